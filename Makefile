@@ -1,0 +1,42 @@
+# Evergreen — run `make help` for the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo up test test-fast bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip sync -q requirements/dev.lock
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(STAMP) ## Create .venv with the pinned dependencies (requirements/dev.lock)
+
+demo: $(STAMP) ## Run the whole loop locally on moto and tell the story (DATA=path.csv TARGET=column for your own data)
+	$(PY) -m evergreen.local demo $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target "$(TARGET)") $(if $(MODEL),--model "$(MODEL)")
+
+up: $(STAMP) ## Start the local stack: moto on :4566 for the aws CLI, the inference API on :8080 for curl
+	$(PY) -m evergreen.local up
+
+test: $(STAMP) ## Run the test suite
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## Unit tests only
+	$(PY) -m pytest -q tests/unit
+
+bench: $(STAMP) ## Benchmarks; results go to BENCHMARKS.md by hand, with the command
+	$(PY) benchmarks/bench_inference.py
+
+clean: ## Remove the build output and caches (keeps .venv)
+	rm -rf .aws-sam build .pytest_cache
+
+-include make/build.mk

@@ -1,0 +1,18 @@
+"""Record the run's outcome and reason."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from evergreen.contracts import FinishInput
+from evergreen.steps import finish_run
+from evergreen.storage import Stores
+
+logger = Logger(service="evergreen-finish-run")
+STORES = Stores.from_env()
+
+
+@logger.inject_lambda_context
+@event_parser(model=FinishInput)
+def handler(event: FinishInput, context: LambdaContext) -> dict:
+    return finish_run.run(event, STORES).model_dump(mode="json")

@@ -1,0 +1,176 @@
+"""Typed contracts between the pipeline steps.
+
+The state machine keeps one JSON state per execution with these slots (see
+``statemachines/pipeline.asl.json``)::
+
+    {<the trigger event>, "run": RunContext, "trials": [TrialResult], "evaluation": EvaluateResult,
+     "export": ExportResult, "promotion": PromoteResult, "error": {"Error", "Cause"}}
+
+Each Task passes the slots it needs as its Payload, so every step's input model is built from the
+previous steps' output models; ``tests/unit/test_contracts_chain.py`` checks the ASL against these
+models. Only S3 keys and small summaries travel between states (256 KB state limit).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evergreen.spec import Candidate, ModelSpec
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceObject(_Model):
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+
+class ColumnSchema(_Model):
+    """The served model's input schema; also written beside the ONNX file in the registry.
+
+    ONNX input contract (what export produces and inference feeds):
+      - "numeric": float32 tensor [N, len(numeric)], NaN for missing (omitted when there are none)
+      - "categorical": string tensor [N, len(categorical)], "" for missing (omitted when there are none)
+    Outputs: "label" ([N], class labels as strings for classifiers, float32 [N, 1] for regressors)
+    and "probabilities" ([N, len(classes)] for classifiers, columns in `classes` order).
+    """
+
+    numeric: list[str]
+    categorical: list[str]
+    target: str
+    problem_type: Literal["classification", "regression"]
+    classes: list[str] | None = None  # sorted class labels as strings, classification only
+
+
+class DatasetRef(_Model):
+    version: str  # content hash of the cleaned data: "ds-<16 hex>"
+    bucket: str
+    train_key: str
+    validation_key: str
+    test_key: str
+    profile_key: str
+    rows: dict[str, int]  # {"train", "validation", "test", "raw", "dropped"}
+    columns: ColumnSchema
+
+
+class RunContext(_Model):
+    """Output of ingest; the context every later step receives."""
+
+    run_id: str
+    model_name: str
+    trigger: Literal["upload", "alarm", "manual"]
+    source: SourceObject | None = None
+    spec: ModelSpec
+    dataset: DatasetRef
+    candidates: list[Candidate]
+
+
+class IngestInput(_Model):
+    run_id: str
+    event: dict[str, Any]  # the EventBridge event that started the execution (S3 Object Created or alarm)
+
+
+class TrainInput(_Model):
+    run_id: str
+    model_name: str
+    spec: ModelSpec
+    dataset: DatasetRef
+    candidate: Candidate
+
+
+class TrialResult(_Model):
+    candidate_id: str
+    family: str
+    params: dict[str, Any]
+    status: Literal["ok", "failed"]
+    metric: str
+    validation_score: float | None = None
+    fit_seconds: float | None = None
+    artifact_key: str | None = None  # joblib of the fitted Pipeline, in the artifacts bucket
+    error: str | None = None
+
+
+class ChampionScore(_Model):
+    version: int
+    onnx_key: str
+    sha256: str
+    test_score: float | None  # the champion's ONNX model on this run's test split; None if it cannot score it
+    note: str | None = None
+
+
+class Decision(_Model):
+    promote: bool
+    reason: str
+
+
+class EvaluateInput(_Model):
+    run: RunContext
+    trials: list[TrialResult]
+
+
+class EvaluateResult(_Model):
+    metric: str
+    higher_is_better: bool
+    challenger: TrialResult
+    challenger_test_score: float  # scikit-learn Pipeline on the test split
+    baseline_test_score: float  # trivial model (majority class / mean) on the test split
+    champion: ChampionScore | None = None
+    margin: float
+    decision: Decision
+    ranking: list[dict[str, Any]] = Field(default_factory=list)  # [{"candidate_id", "family", "validation_score"}], best first
+
+
+class ParityReport(_Model):
+    rows: int
+    tolerance: float
+    max_abs_diff: float  # probabilities (classification) or predictions (regression)
+    label_agreement: float | None = None  # classification only
+    passed: bool
+
+
+class ExportInput(_Model):
+    run: RunContext
+    evaluation: EvaluateResult
+
+
+class ExportResult(_Model):
+    passed: bool
+    reason: str
+    onnx_key: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    parity: ParityReport | None = None
+    onnx_test_score: float | None = None  # the exact artifact that would be served, on the test split
+
+
+class PromoteInput(_Model):
+    run: RunContext
+    evaluation: EvaluateResult
+    export: ExportResult
+
+
+class PromoteResult(_Model):
+    model_name: str
+    version: int
+    promoted: bool
+    previous_champion: int | None = None
+    model_key: str  # models/<name>/v<version>/model.onnx
+    sha256: str
+
+
+class FinishInput(_Model):
+    run_id: str
+    outcome: Literal["promoted", "rejected", "failed"]
+    state: dict[str, Any]  # the whole execution state: slots present so far
+
+
+class FinishResult(_Model):
+    run_id: str
+    outcome: Literal["promoted", "rejected", "failed"]
+    model_name: str | None = None
+    reason: str

@@ -1,0 +1,41 @@
+"""I/O shared by several steps: dataset splits and fitted pipelines in the artifacts bucket."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from evergreen import data
+from evergreen.contracts import ColumnSchema, DatasetRef
+from evergreen.storage import Stores
+
+
+def load_split(stores: Stores, dataset: DatasetRef, split: str) -> data.Frame:
+    key = {"train": dataset.train_key, "validation": dataset.validation_key, "test": dataset.test_key}[split]
+    return data.frame_from_csv(stores.get_bytes(dataset.bucket, key), dataset.columns)
+
+
+def dump_pipeline(pipeline: Any) -> bytes:
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(pipeline, buf, compress=3)
+    return buf.getvalue()
+
+
+def load_pipeline(stores: Stores, key: str) -> Any:
+    """Only ever loads pipelines our own train step wrote to the artifacts bucket (never user uploads)."""
+    import joblib
+
+    if not key.startswith("runs/"):
+        raise ValueError(f"refusing to unpickle {key!r}: only train outputs under runs/ are loaded")
+    return joblib.load(io.BytesIO(stores.get_bytes(stores.artifacts_bucket, key)))
+
+
+def score_onnx(model: Any, frame: data.Frame, columns: ColumnSchema, metric: str) -> float:
+    """Score an OnnxModel on `frame`, fed through the same input contract inference uses."""
+    from evergreen import metrics
+
+    feeds = data.model_inputs(frame, columns)
+    pred = model.run(feeds.get("numeric"), feeds.get("categorical"))
+    return float(metrics.score(metric, frame.target, pred.labels, pred.probabilities, columns.classes))

@@ -1,0 +1,94 @@
+"""FinishRun: record a run's outcome and why, publish it as a metric, notify on failure.
+
+It receives the whole execution state, whatever slots exist so far (a run can fail before ingest
+produced a context), so it reads them defensively; the reason recorded is the one a person needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import boto3
+
+from evergreen.contracts import FinishInput, FinishResult
+from evergreen.registry import now_iso
+from evergreen.storage import Stores, model_from_upload_key, to_dynamo
+
+
+def error_reason(error: dict[str, Any] | None) -> str:
+    """Step Functions error slot {"Error", "Cause"} -> "<Error>: <message>" (Cause is Lambda's JSON for Lambda errors)."""
+    if not error:
+        return "unknown error"
+    name, cause = error.get("Error", "Error"), error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        message = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+    except (json.JSONDecodeError, TypeError):
+        message = cause
+    return f"{name}: {message}" if message else name
+
+
+def model_name_of(state: dict[str, Any]) -> str | None:
+    run = state.get("run") or {}
+    if run.get("model_name"):
+        return run["model_name"]
+    key = ((state.get("detail") or {}).get("object") or {}).get("key")
+    return model_from_upload_key(key) if key else state.get("model_name")
+
+
+def outcome_reason(inp: FinishInput) -> str:
+    state = inp.state
+    if inp.outcome == "failed":
+        return error_reason(state.get("error"))
+    evaluation, export, promotion = state.get("evaluation") or {}, state.get("export") or {}, state.get("promotion") or {}
+    decision = (evaluation.get("decision") or {}).get("reason", "")
+    if inp.outcome == "promoted":
+        return f"v{promotion.get('version')} promoted: {decision}"
+    if export and not export.get("passed", False):
+        return f"not promoted: {export.get('reason')}"
+    return f"not promoted: {decision}"
+
+
+def summary(state: dict[str, Any]) -> dict[str, Any]:
+    run, evaluation = state.get("run") or {}, state.get("evaluation") or {}
+    trials = state.get("trials") or []
+    return {
+        "dataset_version": (run.get("dataset") or {}).get("version"),
+        "rows": (run.get("dataset") or {}).get("rows"),
+        "trials": {"total": len(trials), "failed": sum(1 for t in trials if t.get("status") != "ok")},
+        "metric": evaluation.get("metric"),
+        "challenger": (evaluation.get("challenger") or {}).get("candidate_id"),
+        "challenger_test_score": evaluation.get("challenger_test_score"),
+        "champion_before": evaluation.get("champion"),
+        "baseline_test_score": evaluation.get("baseline_test_score"),
+        "export": {k: (state.get("export") or {}).get(k) for k in ("passed", "reason", "onnx_test_score", "size_bytes")},
+        "promotion": state.get("promotion"),
+    }
+
+
+def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = None) -> FinishResult:
+    model = model_name_of(inp.state)
+    reason = outcome_reason(inp)
+    values: dict[str, Any] = {":status": inp.outcome.upper(), ":reason": reason, ":now": now_iso(),
+                              ":summary": summary(inp.state)}
+    expr = "SET #status = :status, reason = :reason, finished_at = :now, started_at = if_not_exists(started_at, :now), #summary = :summary"
+    if model:
+        expr += ", model_name = :model"
+        values[":model"] = model
+    stores.experiments.update_item(
+        Key={"run_id": inp.run_id, "sk": "run"}, UpdateExpression=expr,
+        ExpressionAttributeNames={"#status": "status", "#summary": "summary"},
+        ExpressionAttributeValues=to_dynamo(values),
+    )
+    namespace = os.environ.get("METRICS_NAMESPACE", "Evergreen")
+    (cloudwatch or boto3.client("cloudwatch")).put_metric_data(Namespace=namespace, MetricData=[{
+        "MetricName": "RunOutcome", "Value": 1.0, "Unit": "Count",
+        "Dimensions": [{"Name": "Model", "Value": model or "unknown"}, {"Name": "Outcome", "Value": inp.outcome}],
+    }])
+    topic = os.environ.get("NOTIFICATION_TOPIC")
+    if inp.outcome == "failed" and topic:
+        (sns or boto3.client("sns")).publish(TopicArn=topic, Subject=f"Evergreen run failed: {model or 'unknown model'}"[:100],
+                                             Message=f"Run {inp.run_id} failed; the champion keeps serving.\n{reason}")
+    return FinishResult(run_id=inp.run_id, outcome=inp.outcome, model_name=model, reason=reason)

@@ -1,0 +1,129 @@
+"""Lint the state machine against the template and the step contracts (cfn-lint does not look inside ASL)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from evergreen import contracts
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+SM = TEMPLATE["Resources"]["PipelineStateMachine"]["Properties"]
+ASL_TEXT = (ROOT / SM["DefinitionUri"]).read_text()
+ASL = json.loads(ASL_TEXT)
+LAMBDA_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                 "Lambda.TooManyRequestsException"}
+
+
+def all_states(machine: dict, path: str = "") -> list[tuple[str, dict, dict]]:
+    """(name, state, the machine it belongs to), recursing into Map/Parallel."""
+    out = []
+    for name, state in machine["States"].items():
+        out.append((path + name, state, machine))
+        for sub in [state.get("ItemProcessor") or state.get("Iterator")] + state.get("Branches", []):
+            if sub:
+                out += all_states(sub, f"{path}{name}/")
+    return out
+
+
+STATES = all_states(ASL)
+TASKS = [(n, s) for n, s, _ in STATES if s["Type"] == "Task"]
+
+
+def test_every_transition_target_exists():
+    def check(machine):
+        names = set(machine["States"])
+        assert machine["StartAt"] in names
+        for name, state in machine["States"].items():
+            targets = [state.get("Next"), state.get("Default")] + [c["Next"] for c in state.get("Choices", [])]
+            targets += [c["Next"] for c in state.get("Catch", [])]
+            for target in filter(None, targets):
+                assert target in names, f"{name} -> {target!r} does not exist"
+            assert state["Type"] in ("Succeed", "Fail", "Choice") or state.get("Next") or state.get("End"), name
+            for sub in [state.get("ItemProcessor")] + state.get("Branches", []):
+                if sub:
+                    check(sub)
+    check(ASL)
+
+
+@pytest.mark.parametrize("name,state", TASKS, ids=[n for n, _ in TASKS])
+def test_every_task_retries_lambda_errors_and_catches(name, state):
+    retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+    assert LAMBDA_ERRORS <= retried, f"{name} does not retry {LAMBDA_ERRORS - retried}"
+    assert state.get("Catch"), f"{name} has no Catch"
+    assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"])
+    assert all(c.get("ResultPath") == "$.error" for c in state["Catch"]), "Catch must keep the input ($.error slot)"
+    assert "TimeoutSeconds" in state
+
+
+def test_every_substitution_is_defined_and_used():
+    used = set(re.findall(r"\$\{(\w+)\}", ASL_TEXT))
+    defined = set(SM["DefinitionSubstitutions"])
+    assert used == defined, f"undefined: {used - defined}; unused: {defined - used}"
+    for var, value in SM["DefinitionSubstitutions"].items():
+        logical_id = value["Fn::GetAtt"][0]
+        assert TEMPLATE["Resources"][logical_id]["Type"] == "AWS::Serverless::Function", var
+
+
+def test_failures_end_in_a_fail_state_and_successes_in_succeed():
+    states = ASL["States"]
+    assert states["RecordFailure"]["Next"] == "RunFailed" and states["RunFailed"]["Type"] == "Fail"
+    for name in ("RecordPromotion", "RecordRejection"):
+        assert states[states[name]["Next"]]["Type"] == "Succeed"
+    # nothing that moves the champion is reachable from a failure
+    assert "Promote" not in json.dumps(states["RecordFailure"])
+
+
+def handler_model(logical_id: str) -> type:
+    """The pydantic model a function's handler parses its event into (read from its app.py)."""
+    props = TEMPLATE["Resources"][logical_id]["Properties"]
+    tree = ast.parse((ROOT / props["CodeUri"] / "app.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "event_parser":
+            return getattr(contracts, node.keywords[0].value.id)
+    raise AssertionError(f"{logical_id} handler does not use event_parser")
+
+
+@pytest.mark.parametrize("name,state", TASKS, ids=[n for n, _ in TASKS])
+def test_task_payload_matches_the_handler_contract(name, state):
+    var = re.fullmatch(r"\$\{(\w+)\}", state["Resource"]).group(1)
+    model = handler_model(SM["DefinitionSubstitutions"][var]["Fn::GetAtt"][0])
+    keys = {k.removesuffix(".$") for k in state["Parameters"]}
+    fields = model.model_fields
+    required = {k for k, f in fields.items() if f.is_required()}
+    assert required <= keys <= set(fields), f"{name}: payload {sorted(keys)} vs {model.__name__} fields {sorted(fields)}"
+
+
+def test_slots_are_produced_before_they_are_read():
+    """Walk the main path in order: every $.slot a Task reads was written by an earlier ResultPath."""
+    produced = {"$"}
+    order = ["Ingest", "TrainCandidates", "Evaluate", "Export", "Promote", "RecordPromotion"]
+    for name in order:
+        state = ASL["States"][name]
+        params = state.get("Parameters") or state.get("ItemSelector") or {}
+        for value in params.values():
+            if isinstance(value, str) and value.startswith("$.") :
+                slot = "$." + value[2:].split(".")[0]
+                assert slot in produced, f"{name} reads {value} before anything writes {slot}"
+        produced.add(state["ResultPath"])
+    assert {"$.run", "$.trials", "$.evaluation", "$.export", "$.promotion"} <= produced
+
+
+def test_map_is_bounded_and_iterations_cannot_fail_the_run():
+    train = ASL["States"]["TrainCandidates"]
+    assert 1 <= train["MaxConcurrency"] <= 10
+    inner = train["ItemProcessor"]["States"]
+    assert inner["Train"]["Catch"][0]["Next"] == "TrialCrashed"
+    crashed = inner["TrialCrashed"]["Parameters"]
+    assert crashed["status"] == "failed"
+    assert {k.removesuffix(".$") for k in crashed} <= set(contracts.TrialResult.model_fields)
+
+
+def test_execution_name_is_the_run_id():
+    assert ASL["States"]["Ingest"]["Parameters"]["run_id.$"] == "$$.Execution.Name"

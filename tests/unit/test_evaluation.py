@@ -1,0 +1,58 @@
+import pytest
+
+from evergreen.contracts import ChampionScore, ColumnSchema, TrialResult
+from evergreen.evaluation import NoViableCandidate, decide, rank_trials, schema_mismatch
+
+
+def trial(cid, score, status="ok"):
+    return TrialResult(candidate_id=cid, family="f", params={}, status=status, metric="m",
+                       validation_score=score, error=None if status == "ok" else "boom")
+
+
+def champ(score, version=1):
+    return ChampionScore(version=version, onnx_key="k", sha256="s", test_score=score)
+
+
+def test_ranking_respects_direction_and_skips_failures():
+    trials = [trial("a", 0.8), trial("b", None, "failed"), trial("c", 0.9), trial("d", 0.8)]
+    assert [t.candidate_id for t in rank_trials(trials, True)] == ["c", "a", "d"]
+    assert [t.candidate_id for t in rank_trials(trials, False)] == ["a", "d", "c"]
+
+
+def test_all_failed_names_each_reason():
+    with pytest.raises(NoViableCandidate, match="all 2 candidates failed: x .*boom"):
+        rank_trials([trial("x", None, "failed"), trial("y", None, "failed")], True)
+
+
+@pytest.mark.parametrize("hib,challenger,champion,margin,expected", [
+    (True, 0.90, 0.85, 0.01, True),
+    (True, 0.855, 0.85, 0.01, False),   # better, but not by the margin
+    (True, 0.85, 0.85, 0.0, False),     # a tie never replaces the champion
+    (False, 1.0, 1.2, 0.1, True),       # lower is better (rmse)
+    (False, 1.15, 1.2, 0.1, False),
+])
+def test_promotion_needs_the_margin_over_the_champion(hib, challenger, champion, margin, expected):
+    d = decide(metric="m", higher_is_better=hib, margin=margin, challenger=challenger, baseline=0.0 if hib else 99.0,
+               champion=champ(champion))
+    assert d.promote is expected
+    assert "champion v1" in d.reason
+
+
+def test_without_a_champion_the_baseline_is_the_bar():
+    assert decide(metric="acc", higher_is_better=True, margin=0.01, challenger=0.7, baseline=0.6, champion=None).promote
+    d = decide(metric="acc", higher_is_better=True, margin=0.01, challenger=0.6, baseline=0.6, champion=None)
+    assert not d.promote and "trivial baseline" in d.reason and "no champion yet" in d.reason
+
+
+def test_incomparable_champion_falls_back_to_the_baseline():
+    d = decide(metric="acc", higher_is_better=True, margin=0.0, challenger=0.7, baseline=0.5,
+               champion=ChampionScore(version=3, onnx_key="k", sha256="s", test_score=None, note="features missing"))
+    assert d.promote and "v3 cannot score" in d.reason
+
+
+def test_schema_mismatch():
+    a = ColumnSchema(numeric=["x"], categorical=["c"], target="y", problem_type="classification", classes=["0", "1"])
+    assert schema_mismatch(a, a) is None
+    assert "missing" in schema_mismatch(a, a.model_copy(update={"numeric": []}))
+    assert "new classes" in schema_mismatch(a, a.model_copy(update={"classes": ["0", "1", "2"]}))
+    assert schema_mismatch(a, a.model_copy(update={"numeric": ["x", "extra"]})) is None
