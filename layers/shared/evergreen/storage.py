@@ -63,7 +63,7 @@ def card_key(model: str, version: int) -> str:
 
 def to_dynamo(value: Any) -> Any:
     """JSON-ish value -> DynamoDB-safe (floats become Decimal; NaN/inf become None)."""
-    return json.loads(json.dumps(value, default=str), parse_float=_decimal_or_none)
+    return json.loads(json.dumps(value, default=str), parse_float=_decimal_or_none, parse_constant=lambda _: None)
 
 
 def _decimal_or_none(text: str) -> Decimal | None:

@@ -1,0 +1,336 @@
+"""`make demo`: the whole Evergreen loop, locally, from the real template.yaml and state machine.
+
+The story: an upload trains and promotes v1; the inference handler serves it from ONNX; feedback on
+shifted data makes live quality fall; the quality alarm fires and retrains on the new data; v2 is
+promoted only because it beats v1 on the same test split; a worse challenger is rejected with its
+reason; a bad upload fails with a clear reason while the champion keeps serving.
+
+With DATA/TARGET the same story runs on the user's CSV; the "shift" is then simulated as a concept
+change (classes rotated, or the regression target moved by three standard deviations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from evergreen import data
+from evergreen.spec import ModelSpec, default_spec, dump_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[4]
+EXAMPLE_SPEC = ROOT / "examples" / "churn" / "spec.yaml"
+
+
+# ----------------------------------------------------------------------------- data for the story
+@dataclass
+class StoryData:
+    spec: ModelSpec
+    initial: bytes  # first upload
+    live_before: list[tuple[dict, Any]]  # (record, truth) the way the world was
+    live_after: list[tuple[dict, Any]]  # after the concept shifted
+    weak_batch: bytes  # a later, small and noisily labelled upload: its challenger should lose
+    shift: str
+
+
+def example_data(seed: int = 7) -> StoryData:
+    from evergreen.synthetic import make_churn
+
+    spec = parse_spec(EXAMPLE_SPEC.read_text(), source=str(EXAMPLE_SPEC))
+    before = _records(make_churn(200, seed=seed + 1, drift=0.0), spec.target)
+    after = _records(make_churn(900, seed=seed + 2, drift=1.0), spec.target)
+    weak = _noisy(make_churn(160, seed=seed + 3, drift=1.0), spec.target, 0.3, seed)
+    return StoryData(spec, make_churn(3000, seed=seed, drift=0.0), before, after, weak,
+                     "the churn drivers changed (concept drift, drift=1.0 in evergreen.synthetic)")
+
+
+def user_data(path: Path, target: str, model: str) -> StoryData:
+    raw = path.read_bytes()
+    header, rows = data.read_csv(raw, source=str(path))
+    if target not in header:
+        raise SystemExit(f"--target {target!r} is not a column of {path}; columns are {header}")
+    t = header.index(target)
+    values = [r[t] for r in rows if r[t].strip()]
+    numeric = all(_is_number(v) for v in values)
+    problem = "regression" if numeric and len(set(values)) > 20 else "classification"
+    spec = default_spec(model, target, problem)
+    rng = random.Random(0)
+    rows = rows[:]
+    rng.shuffle(rows)
+    n = len(rows)
+    train_rows, live_rows = rows[: int(n * 0.6)], rows[int(n * 0.6):]
+    if problem == "classification":
+        classes = sorted(set(values))
+        rotate = {c: classes[(i + 1) % len(classes)] for i, c in enumerate(classes)}
+        shifted = [r[:t] + [rotate.get(r[t], r[t])] + r[t + 1:] for r in live_rows]
+        shift = f"labels rotated {dict(list(rotate.items())[:3])}... (simulated concept change)"
+    else:
+        ys = [float(v) for v in values]
+        mean = sum(ys) / len(ys)
+        std = (sum((y - mean) ** 2 for y in ys) / len(ys)) ** 0.5 or 1.0
+        shifted = [r[:t] + [repr(float(r[t]) + 3 * std) if r[t].strip() else r[t]] + r[t + 1:] for r in live_rows]
+        shift = f"target moved by +3 std ({3 * std:.3g}) (simulated concept change)"
+    half = len(live_rows) // 4
+    to_csv = lambda rs: _csv(header, rs)  # noqa: E731
+    return StoryData(spec, to_csv(train_rows), _records(to_csv(live_rows[:half]), target),
+                     _records(to_csv(shifted[half:]), target),
+                     _noisy(to_csv(shifted[: max(spec.min_rows + 20, len(shifted) // 8)]), target, 0.3, 0), shift)
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def _records(raw: bytes, target: str) -> list[tuple[dict, Any]]:
+    reader = csv.DictReader(io.StringIO(raw.decode()))
+    out = []
+    for row in reader:
+        truth = row.pop(target)
+        out.append(({k: (None if v == "" else float(v) if _is_number(v) else v) for k, v in row.items()}, truth))
+    return out
+
+
+def _noisy(raw: bytes, target: str, rate: float, seed: int) -> bytes:
+    """Flip/perturb `rate` of the labels: a batch from a faulty labeller."""
+    rows = list(csv.reader(io.StringIO(raw.decode())))
+    header, body = rows[0], rows[1:]
+    t = header.index(target)
+    labels = sorted({r[t] for r in body})
+    rng = random.Random(seed)
+    for r in body:
+        if rng.random() < rate:
+            r[t] = rng.choice(labels) if len(labels) <= 20 else repr(float(r[t]) * rng.uniform(0, 2))
+    return _csv(header, body)
+
+
+# ----------------------------------------------------------------------------- narration helpers
+class Narrator:
+    def __init__(self, out=sys.stdout) -> None:
+        self.out = out
+        self.t0 = time.monotonic()
+
+    def chapter(self, title: str) -> None:
+        print(f"\n== {title}", file=self.out, flush=True)
+
+    def say(self, text: str) -> None:
+        print(f"   [{time.monotonic() - self.t0:6.1f}s] {text}", file=self.out, flush=True)
+
+
+class Story:
+    def __init__(self, stack: Any, story: StoryData, narrator: Narrator) -> None:
+        self.stack, self.d, self.n = stack, story, narrator
+        self.s3 = stack.client("s3")
+        self.sfn = stack.client("stepfunctions")
+        self.ddb = stack.client("dynamodb")
+        self.out = stack.outputs
+        self.model = story.spec.name
+        self.seen: set[str] = set()
+
+    # -- pipeline
+    def upload(self, name: str, body: bytes) -> str:
+        key = f"uploads/{self.model}/{name}"
+        self.s3.put_object(Bucket=self.out["DataBucketName"], Key=key, Body=body)
+        return key
+
+    def next_execution(self, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.sfn.list_executions(stateMachineArn=self.out["StateMachineArn"])["executions"]
+            new = [e for e in runs if e["executionArn"] not in self.seen]
+            if new:
+                arn = new[0]["executionArn"]
+                self.seen.add(arn)
+                return self.stack.wait_for_execution(arn, timeout=deadline - time.monotonic())
+            time.sleep(0.1)
+        raise TimeoutError("no execution started")
+
+    def run_record(self, run_id: str) -> dict:
+        from evergreen.storage import from_dynamo
+
+        table = boto3.resource("dynamodb", region_name=self.stack.region).Table(self.out["ExperimentsTableName"])
+        item = table.get_item(Key={"run_id": run_id, "sk": "run"}).get("Item") or {}
+        trials = table.query(KeyConditionExpression="run_id = :r AND begins_with(sk, :t)",
+                             ExpressionAttributeValues={":r": run_id, ":t": "trial#"})["Items"]
+        return from_dynamo({**item, "trials": trials})
+
+    def report_run(self, execution: dict) -> dict:
+        run_id = execution["name"]
+        rec = self.run_record(run_id)
+        summary = rec.get("summary") or {}
+        self.n.say(f"execution {run_id} {execution['status']} (trigger: {rec.get('trigger')})")
+        if rec.get("trials"):
+            self.n.say(f"{len(rec['trials'])} trials on dataset {summary.get('dataset_version')} {summary.get('rows')}:")
+            for t in sorted(rec["trials"], key=lambda t: t["candidate_id"]):
+                score = f"{t['validation_score']:.4f}" if t.get("validation_score") is not None else t.get("error")
+                self.n.say(f"   {t['candidate_id']} {t['family']:<24} {json.dumps(t['params']):<40} "
+                           f"val {t['metric']}={score} fit {t.get('fit_seconds') or 0:.2f}s")
+        exp = summary.get("export") or {}
+        if exp.get("reason"):
+            self.n.say(f"export: {exp['reason']}")
+        self.n.say(f"outcome: {rec.get('status')}: {rec.get('reason')}")
+        return rec
+
+    # -- serving
+    def predict(self, records: list[dict]) -> dict:
+        from evergreen.local.api import invoke_api
+
+        status, body = invoke_api(self.stack, "POST", "/predict", {"model": self.model, "records": records})
+        if status != 200:
+            raise RuntimeError(f"/predict answered {status}: {body}")
+        return body
+
+    def feedback(self, items: list[dict]) -> dict:
+        from evergreen.local.api import invoke_api
+
+        status, body = invoke_api(self.stack, "POST", "/feedback", {"feedback": items})
+        if status != 200:
+            raise RuntimeError(f"/feedback answered {status}: {body}")
+        return body
+
+    def serve_and_label(self, pairs: list[tuple[dict, Any]], batch: int = 100) -> tuple[float, set[int]]:
+        """Predict every record, then post its ground truth; returns live quality and versions that served."""
+        qualities, versions = [], set()
+        for i in range(0, len(pairs), batch):
+            chunk = pairs[i:i + batch]
+            out = self.predict([r for r, _ in chunk])
+            versions.add(out["model_version"])
+            fb = self.feedback([{"prediction_id": p["prediction_id"], "label": truth}
+                                for p, (_, truth) in zip(out["predictions"], chunk)])
+            qualities += [r["quality"] for r in fb["results"] if r.get("quality") is not None]
+        return (sum(qualities) / len(qualities) if qualities else float("nan")), versions
+
+    def champion(self) -> int | None:
+        from evergreen import registry
+
+        table = boto3.resource("dynamodb", region_name=self.stack.region).Table(self.out["RegistryTableName"])
+        alias = registry.get_alias(table, self.model)
+        return alias["version"] if alias else None
+
+    def tick_until(self, wanted: str, timeout: float = 60, traffic: list[tuple[dict, Any]] | None = None) -> None:
+        """Evaluate the alarms until one reaches `wanted`; live traffic (with feedback) keeps flowing meanwhile."""
+        deadline = time.monotonic() + timeout
+        pending = list(traffic or [])
+        while time.monotonic() < deadline:
+            if pending:
+                quality, _ = self.serve_and_label(pending[:100])
+                self.n.say(f"100 more predictions + feedback: quality {quality:.3f}")
+                pending = pending[100:]
+            for change in self.stack.tick_alarms():
+                self.n.say(f"alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
+                if change.state == wanted:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError(f"alarm did not reach {wanted}")
+
+
+def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
+    s, n = Story(stack, story, narrator), narrator
+    bucket = stack.outputs["DataBucketName"]
+
+    n.chapter("1. A user uploads a CSV: S3 -> EventBridge -> Step Functions")
+    s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.spec).encode())
+    n.say(f"spec at s3://{bucket}/specs/{s.model}.yaml: target {story.spec.target!r}, "
+          f"{story.spec.problem_type}, metric {story.spec.primary_metric}, margin {story.spec.promotion_margin}")
+    key = s.upload("initial.csv", story.initial)
+    n.say(f"uploaded s3://{bucket}/{key} ({len(story.initial):,} bytes)")
+    first = s.report_run(s.next_execution())
+    _expect(first.get("status") == "PROMOTED" and s.champion() == 1, "the first upload did not promote v1", first)
+
+    n.chapter("2. The inference handler serves v1 from ONNX (onnxruntime, no scikit-learn)")
+    sample = s.predict([r for r, _ in story.live_before[:3]])
+    for p in sample["predictions"]:
+        probs = ", ".join(f"{k}={v:.3f}" for k, v in (p.get("probabilities") or {}).items())
+        n.say(f"prediction {p['prediction_id'][:8]}… -> {p['prediction']!r} {probs} (model v{sample['model_version']})")
+    quality, versions = s.serve_and_label(story.live_before)
+    n.say(f"{len(story.live_before)} predictions + feedback before the shift: live quality {quality:.3f} (v{sorted(versions)})")
+    s.tick_until("OK")
+
+    n.chapter(f"3. The world shifts: {story.shift}")
+    quality_after, _ = s.serve_and_label(story.live_after)
+    n.say(f"{len(story.live_after)} predictions + feedback after the shift: live quality {quality_after:.3f}")
+    _expect(quality_after < quality, "quality did not fall after the shift", {"before": quality, "after": quality_after})
+
+    n.chapter("4. The quality alarm fires and starts retraining on the new data")
+    s.tick_until("ALARM", traffic=story.live_after[::-1])
+    second = s.report_run(s.next_execution())
+    _expect(second.get("trigger") == "alarm", "the alarm did not start the retraining run", second)
+    _expect(second.get("status") == "PROMOTED" and s.champion() == 2, "v2 was not promoted", second)
+    quality_v2, versions = s.serve_and_label(story.live_after[:200])
+    n.say(f"v2 now serves: live quality on shifted traffic {quality_v2:.3f} (was {quality_after:.3f} with v1; "
+          f"served by v{sorted(versions)})")
+    s.tick_until("OK")
+
+    n.chapter("5. A later, small and noisily labelled batch: its challenger must not replace v2")
+    key = s.upload("noisy-batch.csv", story.weak_batch)
+    third = s.report_run(s.next_execution())
+    _expect(third.get("status") == "REJECTED" and s.champion() == 2, "the worse challenger was not rejected", third)
+
+    n.chapter("6. Bad uploads fail clearly; the champion keeps serving")
+    s.upload("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    bad = s.report_run(s.next_execution())
+    header = story.initial.split(b"\n", 1)[0].decode()
+    cols = [c for c in header.split(",") if c != story.spec.target]
+    s.upload("no-target.csv", _csv(cols, [["1"] * len(cols)] * 100))
+    missing = s.report_run(s.next_execution())
+    _expect(bad.get("status") == "FAILED" and missing.get("status") == "FAILED", "bad uploads did not fail", bad)
+    still = s.predict([story.live_after[0][0]])
+    n.say(f"inference still answers from v{still['model_version']} (champion v{s.champion()})")
+    _expect(still["model_version"] == 2, "the champion changed after failed runs", still)
+
+    n.chapter("Done: the loop closed without a person")
+    n.say(f"registry: champion v{s.champion()}; raw uploads kept in s3://{bucket}/uploads/{s.model}/ (versioned)")
+
+
+def _expect(ok: bool, message: str, context: Any) -> None:
+    if not ok:
+        raise SystemExit(f"demo failed: {message}: {json.dumps(context, default=str)[:2000]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evergreen.local demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, help="your CSV (default: the bundled churn example)")
+    parser.add_argument("--target", help="the target column of --data")
+    parser.add_argument("--model", default="demo", help="model name (default: demo)")
+    parser.add_argument("--verbose", action="store_true", help="show the handlers' logs")
+    args = parser.parse_args(argv)
+    if bool(args.data) != bool(args.target):
+        parser.error("--data and --target go together")
+    story = user_data(args.data, args.target, args.model) if args.data else example_data()
+    if not args.data and args.model != story.spec.name:
+        story.spec = story.spec.model_copy(update={"name": args.model})
+
+    import os
+
+    os.environ.setdefault("CHAMPION_TTL_SECONDS", "0")  # the demo moves fast: re-read the alias every request
+    if not args.verbose:
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines are for CloudWatch Logs, not the story
+    from evergreen.local.stack import LocalStack
+
+    narrator = Narrator()
+    narrator.chapter("0. Local stack: template.yaml -> aws-sam-translator -> CloudFormation on moto")
+    with LocalStack(root=ROOT, parameters={"ModelName": story.spec.name, "QualityAlarmPeriodSeconds": "60"},
+                    verbose=args.verbose) as stack:
+        narrator.say(f"stack created; state machine {stack.outputs['StateMachineArn'].rsplit(':', 1)[-1]} runs on moto's interpreter")
+        tell(stack, story, narrator)
+    return 0

@@ -1,0 +1,194 @@
+"""Build, fit and score scikit-learn Pipelines that export to ONNX with parity (training layer only).
+
+Every Pipeline takes ``evergreen.data.model_matrix``: a 2-D object array, numeric columns first
+(float32-exact floats, NaN for missing) then categorical columns (str, "" for missing). Its
+ColumnTransformer selects columns by INTEGER position, which skl2onnx maps onto the ONNX inputs
+"numeric" [N, k] and "categorical" [N, m] in that order (see evergreen.export).
+
+Preprocessing per family (FACTS, "scikit-learn -> ONNX"):
+  - linear models (logistic_regression, ridge): numeric SimpleImputer(median) + StandardScaler;
+  - trees (decision_tree, random_forest, extra_trees): numeric SimpleImputer(median), no scaler
+    (a float32 scaler in ONNX would move values across split thresholds), never raw NaN (the ONNX
+    converter drops the trees' missing-value direction);
+  - hist_gradient_boosting: raw numerics with NaN ("passthrough"; it learns where missing values
+    go and converts exactly; after imputer + scaler it does not) and never native categoricals;
+  - every family: categorical SimpleImputer(missing_values="", most_frequent) +
+    OneHotEncoder(handle_unknown="ignore"), so unseen categories become all-zero rows.
+
+Serving-size caps (ONNX size and session load time grow with nodes; FACTS: a full-depth 100-tree
+forest is 31 MB and loads in 0.76 s): trees and forests default to max_depth=12 and never exceed
+MAX_DEPTH=16 (None means 16); forests default to 100 trees, at most MAX_ESTIMATORS=200;
+hist_gradient_boosting at most MAX_BOOSTING_ITER=500 iterations. A larger value in a grid is
+lowered to the cap; ``resolve_params`` gives the parameters actually used (FitResult.params).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from evergreen.contracts import ColumnSchema
+from evergreen.data import Frame, model_matrix
+from evergreen.metrics import score
+from evergreen.spec import FAMILIES, Candidate
+
+DEFAULT_MAX_DEPTH = 12
+MAX_DEPTH = 16
+DEFAULT_N_ESTIMATORS = 100
+MAX_ESTIMATORS = 200
+MAX_BOOSTING_ITER = 500
+
+_ESTIMATORS: dict[tuple[str, str], type] = {
+    ("logistic_regression", "classification"): LogisticRegression,
+    ("ridge", "regression"): Ridge,
+    ("decision_tree", "classification"): DecisionTreeClassifier,
+    ("decision_tree", "regression"): DecisionTreeRegressor,
+    ("random_forest", "classification"): RandomForestClassifier,
+    ("random_forest", "regression"): RandomForestRegressor,
+    ("extra_trees", "classification"): ExtraTreesClassifier,
+    ("extra_trees", "regression"): ExtraTreesRegressor,
+    ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
+    ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
+}
+_TREES = {"decision_tree", "random_forest", "extra_trees"}
+_FORESTS = {"random_forest", "extra_trees"}
+
+
+@dataclass
+class FitResult:
+    pipeline: Pipeline
+    validation_score: float
+    fit_seconds: float
+    params: dict[str, Any] = field(default_factory=dict)  # the estimator parameters actually used
+
+
+def resolve_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The grid's params with Evergreen's defaults and serving-size caps applied."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {sorted(FAMILIES)}")
+    unknown = sorted(set(params) - FAMILIES[family][1])
+    if unknown:
+        raise ValueError(f"family {family!r} does not take {unknown}; allowed: {sorted(FAMILIES[family][1])}")
+    out = dict(params)
+    if family == "logistic_regression":
+        out.setdefault("max_iter", 1000)
+    if family in _TREES:
+        depth = out.get("max_depth", DEFAULT_MAX_DEPTH)
+        out["max_depth"] = MAX_DEPTH if depth is None else min(int(depth), MAX_DEPTH)
+    if family in _FORESTS:
+        out["n_estimators"] = min(int(out.get("n_estimators", DEFAULT_N_ESTIMATORS)), MAX_ESTIMATORS)
+    if family == "hist_gradient_boosting":
+        out["max_iter"] = min(int(out.get("max_iter", 100)), MAX_BOOSTING_ITER)
+    return out
+
+
+def _categorical_steps() -> Pipeline:
+    return Pipeline([
+        ("impute", SimpleImputer(missing_values="", strategy="most_frequent")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ])
+
+
+def _numeric_steps(family: str) -> Any:
+    if family == "hist_gradient_boosting":
+        return "passthrough"
+    impute = SimpleImputer(strategy="median")
+    if family in _TREES:
+        return impute
+    return Pipeline([("impute", impute), ("scale", StandardScaler())])
+
+
+def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, random_state: int) -> Pipeline:
+    """An unfitted Pipeline("prep": ColumnTransformer, "model": estimator) for `family`."""
+    key = (family, schema.problem_type)
+    if key not in _ESTIMATORS:
+        raise ValueError(f"family {family!r} does not do {schema.problem_type}")
+    k, m = len(schema.numeric), len(schema.categorical)
+    transformers = []
+    if k:
+        transformers.append(("numeric", _numeric_steps(family), list(range(k))))
+    if m:
+        transformers.append(("categorical", _categorical_steps(), list(range(k, k + m))))
+    if not transformers:
+        raise ValueError("the schema has no feature columns")
+    estimator_params = resolve_params(family, params)
+    estimator_params["random_state"] = random_state
+    if family in _FORESTS:
+        estimator_params["n_jobs"] = -1
+    if family == "hist_gradient_boosting":
+        estimator_params["categorical_features"] = None  # native categoricals do not convert (FACTS)
+    estimator = _ESTIMATORS[key](**estimator_params)
+    prep = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+    return Pipeline([("prep", prep), ("model", estimator)])
+
+
+def _fit_target(frame: Frame, schema: ColumnSchema) -> np.ndarray:
+    if schema.problem_type == "classification":
+        return frame.target.astype(str).astype(object)
+    return frame.target.astype(np.float64)
+
+
+def empty_columns(frame: Frame, schema: ColumnSchema) -> list[str]:
+    """Feature columns with no non-missing value in `frame` (infer_schema leaves out columns that
+    are empty in the whole upload; this catches one that is empty in a split)."""
+    empty = [n for n in schema.numeric if not np.any(~np.isnan(frame.columns[n]))]
+    return empty + [n for n in schema.categorical if not np.any(frame.columns[n] != "")]
+
+
+def fit_candidate(
+    candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int
+) -> FitResult:
+    """Fit one candidate on train and score it on validation with `metric`."""
+    empty = empty_columns(train, schema)
+    if empty:
+        raise ValueError(f"columns {empty} have no values in the training split; imputers cannot be fitted on them")
+    if schema.problem_type == "classification":
+        present = sorted(set(train.target.tolist()))
+        if present != list(schema.classes or []):
+            raise ValueError(
+                f"the training split has classes {present} but the schema has {schema.classes}; "
+                "every class must appear in train (split_frame guarantees it)"
+            )
+    pipeline = build_pipeline(candidate.family, candidate.params, schema, random_state)
+    started = time.perf_counter()
+    pipeline.fit(model_matrix(train, schema), _fit_target(train, schema))
+    seconds = time.perf_counter() - started
+    if schema.problem_type == "classification" and [str(c) for c in pipeline.classes_] != schema.classes:
+        raise ValueError(f"the fitted classes {list(pipeline.classes_)} differ from the schema's {schema.classes}")
+    return FitResult(
+        pipeline=pipeline,
+        validation_score=evaluate_pipeline(pipeline, validation, schema, metric),
+        fit_seconds=seconds,
+        params=resolve_params(candidate.family, candidate.params),
+    )
+
+
+def predict(pipeline: Pipeline, frame: Frame, schema: ColumnSchema) -> tuple[np.ndarray, np.ndarray | None]:
+    """(labels, probabilities): str labels and float64 [N, n_classes] in schema.classes order for
+    classifiers; float64 predictions and None for regressors."""
+    matrix = model_matrix(frame, schema)
+    if schema.problem_type == "classification":
+        return pipeline.predict(matrix).astype(str), np.asarray(pipeline.predict_proba(matrix), dtype=np.float64)
+    return np.asarray(pipeline.predict(matrix), dtype=np.float64).reshape(-1), None
+
+
+def evaluate_pipeline(pipeline: Pipeline, frame: Frame, schema: ColumnSchema, metric: str) -> float:
+    labels, proba = predict(pipeline, frame, schema)
+    return score(metric, frame.target, labels, proba, schema.classes)

@@ -1,0 +1,97 @@
+"""moto resources built from template.yaml itself, so tests cannot drift from the infrastructure.
+
+Call these inside `mock_aws()`. Tables get the template's AttributeDefinitions, KeySchema,
+GlobalSecondaryIndexes and TTL attribute; buckets get versioning as declared. Physical names
+are the logical IDs in kebab case; `stack_env()` returns the Globals environment with those
+names, which is exactly what a deployed function would see.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+
+
+@lru_cache(maxsize=1)
+def template() -> dict[str, Any]:
+    """template.yaml with intrinsic tags (!Ref, !Sub, ...) as their JSON forms."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse(TEMPLATE.read_text())
+
+
+def resource(logical_id: str) -> dict[str, Any]:
+    return template()["Resources"][logical_id]
+
+
+def physical_name(logical_id: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", logical_id).lower()
+
+
+def resources_of_type(type_name: str) -> list[str]:
+    return [lid for lid, res in template()["Resources"].items() if res["Type"] == type_name]
+
+
+def create_table(logical_id: str, session: Any = None) -> str:
+    """Create the DynamoDB table `logical_id` exactly as the template declares its keys."""
+    import boto3
+
+    props = resource(logical_id)["Properties"]
+    client = (session or boto3).client("dynamodb", region_name=REGION)
+    name = physical_name(logical_id)
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = [
+            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+            for g in props["GlobalSecondaryIndexes"]
+        ]
+    client.create_table(**kwargs)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+        )
+    return name
+
+
+def create_bucket(logical_id: str, session: Any = None) -> str:
+    import boto3
+
+    props = resource(logical_id).get("Properties", {})
+    client = (session or boto3).client("s3", region_name=REGION)
+    name = physical_name(logical_id)
+    client.create_bucket(Bucket=name)
+    if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+def create_storage(session: Any = None) -> dict[str, str]:
+    """Every table and bucket in the template; returns {logical_id: physical name}."""
+    names = {lid: create_table(lid, session) for lid in resources_of_type("AWS::DynamoDB::Table")}
+    names |= {lid: create_bucket(lid, session) for lid in resources_of_type("AWS::S3::Bucket")}
+    return names
+
+
+def stack_env(parameters: dict[str, str] | None = None) -> dict[str, str]:
+    """Globals.Function.Environment with !Ref resolved to the physical names above (and parameter defaults)."""
+    params = {k: str(v.get("Default", "")) for k, v in template().get("Parameters", {}).items()}
+    params |= parameters or {}
+    env = {}
+    for key, value in template()["Globals"]["Function"]["Environment"]["Variables"].items():
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            value = params[ref] if ref in params else physical_name(ref)
+        env[key] = str(value)
+    return env

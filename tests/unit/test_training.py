@@ -1,0 +1,153 @@
+"""evergreen.training (Pipelines per family) and evergreen.synthetic (the demo's concept drift)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from evergreen.contracts import ColumnSchema
+from evergreen.data import Frame, build_frame, infer_schema, read_csv, split_frame
+from evergreen.spec import Candidate, ModelSpec
+from evergreen.synthetic import HEADER, make_churn
+from evergreen.training import (
+    MAX_BOOSTING_ITER,
+    MAX_DEPTH,
+    MAX_ESTIMATORS,
+    build_pipeline,
+    evaluate_pipeline,
+    fit_candidate,
+    predict,
+    resolve_params,
+)
+
+CHURN_SPEC = ModelSpec.model_validate({
+    "name": "churn", "target": "churned", "problem_type": "classification", "primary_metric": "accuracy",
+    "candidates": [{"family": "logistic_regression"}],
+})
+
+
+def churn_frame(n: int, seed: int, drift: float, schema: ColumnSchema | None = None) -> tuple[Frame, ColumnSchema]:
+    header, rows = read_csv(make_churn(n, seed, drift), source="churn")
+    schema = schema or infer_schema(header, rows, CHURN_SPEC)
+    return build_frame(header, rows, schema)[0], schema
+
+
+def candidate(family: str, **params) -> Candidate:
+    return Candidate(candidate_id="c000", family=family, params=params)
+
+
+def test_resolve_params_applies_defaults_and_serving_caps():
+    assert resolve_params("random_forest", {}) == {"max_depth": 12, "n_estimators": 100}
+    assert resolve_params("extra_trees", {"n_estimators": 1000, "max_depth": None}) == {
+        "max_depth": MAX_DEPTH, "n_estimators": MAX_ESTIMATORS}
+    assert resolve_params("decision_tree", {"max_depth": 4}) == {"max_depth": 4}
+    assert resolve_params("hist_gradient_boosting", {"max_iter": 5000})["max_iter"] == MAX_BOOSTING_ITER
+    assert resolve_params("logistic_regression", {"C": 2.0}) == {"C": 2.0, "max_iter": 1000}
+    with pytest.raises(ValueError, match=r"does not take \['alpha'\]"):
+        resolve_params("random_forest", {"alpha": 1})
+
+
+SCHEMA = ColumnSchema(numeric=["a", "b"], categorical=["c"], target="y", problem_type="classification", classes=["n", "y"])
+
+
+def steps_of(pipeline: Pipeline) -> dict[str, object]:
+    return {name: steps for name, steps, _ in pipeline.named_steps["prep"].transformers}
+
+
+def test_preprocessing_per_family_uses_integer_columns():
+    linear = build_pipeline("logistic_regression", {}, SCHEMA, random_state=3)
+    prep = linear.named_steps["prep"]
+    assert [cols for _, _, cols in prep.transformers] == [[0, 1], [2]]
+    numeric = steps_of(linear)["numeric"]
+    assert isinstance(numeric.steps[0][1], SimpleImputer) and numeric.steps[0][1].strategy == "median"
+    assert isinstance(numeric.steps[1][1], StandardScaler)
+    categorical = steps_of(linear)["categorical"]
+    imputer, encoder = categorical.steps[0][1], categorical.steps[1][1]
+    assert (imputer.missing_values, imputer.strategy) == ("", "most_frequent")
+    assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore" and encoder.sparse_output is False
+    assert linear.named_steps["model"].random_state == 3
+
+    forest = build_pipeline("random_forest", {"n_estimators": 999}, SCHEMA, random_state=1)
+    assert isinstance(steps_of(forest)["numeric"], SimpleImputer)  # trees never see raw NaN
+    assert forest.named_steps["model"].n_estimators == MAX_ESTIMATORS
+
+    boosting = build_pipeline("hist_gradient_boosting", {}, SCHEMA, random_state=1)
+    assert steps_of(boosting)["numeric"] == "passthrough"  # raw NaN: exact in ONNX (FACTS)
+    assert boosting.named_steps["model"].categorical_features is None
+
+    only_categorical = SCHEMA.model_copy(update={"numeric": []})
+    assert [cols for _, _, cols in build_pipeline("ridge", {}, only_categorical.model_copy(
+        update={"problem_type": "regression", "classes": None}), 0).named_steps["prep"].transformers] == [[0]]
+    with pytest.raises(ValueError, match="does not do classification"):
+        build_pipeline("ridge", {}, SCHEMA, 0)
+
+
+def test_fit_candidate_classes_follow_schema_and_scores_validation():
+    frame, schema = churn_frame(600, seed=1, drift=0.0)
+    train, val, _ = split_frame(frame, 0.2, 0.2, 0, True)
+    result = fit_candidate(candidate("hist_gradient_boosting", max_iter=30), train, val, schema, "accuracy", 0)
+    assert list(result.pipeline.classes_) == schema.classes == ["no", "yes"]
+    assert result.fit_seconds > 0 and result.params == {"max_iter": 30}
+    assert result.validation_score == evaluate_pipeline(result.pipeline, val, schema, "accuracy") > 0.75
+    labels, proba = predict(result.pipeline, val, schema)
+    assert labels.dtype.kind == "U" and set(labels) <= {"no", "yes"}
+    assert proba.shape == (val.n_rows, 2) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(labels, np.array(schema.classes)[proba.argmax(axis=1)])
+
+
+def test_fit_candidate_refuses_a_train_split_without_every_class():
+    frame, schema = churn_frame(200, seed=2, drift=0.0)
+    only_no = frame.take(np.flatnonzero(frame.target == "no"))
+    with pytest.raises(ValueError, match=r"the training split has classes \['no'\]"):
+        fit_candidate(candidate("logistic_regression"), only_no, frame, schema, "accuracy", 0)
+
+
+def test_fit_candidate_names_columns_empty_in_train():
+    frame, schema = churn_frame(200, seed=2, drift=0.0)
+    frame.columns["age"][:] = np.nan
+    frame.columns["contract"][:] = ""
+    with pytest.raises(ValueError, match=r"columns \['age', 'contract'\] have no values in the training split"):
+        fit_candidate(candidate("logistic_regression"), frame, frame, schema, "accuracy", 0)
+
+
+def test_regression_predict_returns_float64():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200).astype(np.float32)
+    frame = Frame(columns={"x": x}, target=3.0 * x.astype(np.float64) + 1)
+    schema = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="regression")
+    result = fit_candidate(candidate("ridge", alpha=0.001), frame, frame, schema, "r2", 0)
+    labels, proba = predict(result.pipeline, frame, schema)
+    assert proba is None and labels.dtype == np.float64 and labels.shape == (200,)
+    assert result.validation_score > 0.999
+
+
+# --- synthetic --------------------------------------------------------------------------------
+
+
+def test_make_churn_is_deterministic_and_shaped():
+    raw = make_churn(300, seed=5)
+    assert raw == make_churn(300, seed=5) and raw != make_churn(300, seed=6)
+    assert make_churn(300, seed=5, drift=1.0) != raw
+    header, rows = read_csv(raw, source="churn")
+    assert header == HEADER and len(rows) == 300
+    schema = infer_schema(header, rows, CHURN_SPEC)
+    assert len(schema.numeric) == 6 and schema.categorical == ["contract", "payment_method"]
+    assert schema.classes == ["no", "yes"]
+    assert any(row[header.index("monthly_charges")] == "" for row in rows)  # some values are missing
+    with pytest.raises(ValueError):
+        make_churn(10, seed=0, drift=1.5)
+
+
+def test_concept_drift_breaks_the_old_model_but_not_a_retrained_one():
+    before, schema = churn_frame(2000, seed=11, drift=0.0)
+    after, _ = churn_frame(2000, seed=12, drift=1.0, schema=schema)
+    test_before, _ = churn_frame(1500, seed=13, drift=0.0, schema=schema)
+    test_after, _ = churn_frame(1500, seed=14, drift=1.0, schema=schema)
+    old = fit_candidate(candidate("logistic_regression"), before, test_before, schema, "accuracy", 0)
+    new = fit_candidate(candidate("logistic_regression"), after, test_after, schema, "accuracy", 0)
+    assert old.validation_score >= 0.85
+    assert 0.55 <= evaluate_pipeline(old.pipeline, test_after, schema, "accuracy") <= 0.72
+    assert new.validation_score >= 0.85
