@@ -73,7 +73,9 @@ def test_every_substitution_is_defined_and_used():
 
 def test_failures_end_in_a_fail_state_and_successes_in_succeed():
     states = ASL["States"]
-    assert states["RecordFailure"]["Next"] == "RunFailed" and states["RunFailed"]["Type"] == "Fail"
+    assert states["RecordFailure"]["Next"] == "FailureKind"
+    assert {c["Next"] for c in states["FailureKind"]["Choices"]} | {states["FailureKind"]["Default"]} == {"StepFailed", "RunFailed"}
+    assert states["RunFailed"]["Type"] == states["StepFailed"]["Type"] == "Fail"
     for name in ("RecordPromotion", "RecordRejection"):
         assert states[states[name]["Next"]]["Type"] == "Succeed"
     # nothing that moves the champion is reachable from a failure

@@ -114,6 +114,10 @@ class EvaluateInput(_Model):
 
 
 class EvaluateResult(_Model):
+    """The best candidate, the champion's served ONNX model and a trivial baseline on the test split.
+
+    The binding promotion decision is made by export, on the exact ONNX artifact that would be served."""
+
     metric: str
     higher_is_better: bool
     challenger: TrialResult
@@ -121,8 +125,7 @@ class EvaluateResult(_Model):
     baseline_test_score: float  # trivial model (majority class / mean) on the test split
     champion: ChampionScore | None = None
     margin: float
-    decision: Decision
-    ranking: list[dict[str, Any]] = Field(default_factory=list)  # [{"candidate_id", "family", "validation_score"}], best first
+    ranking: list[TrialResult] = Field(default_factory=list)  # successful trials, best validation score first
 
 
 class ParityReport(_Model):
@@ -139,8 +142,13 @@ class ExportInput(_Model):
 
 
 class ExportResult(_Model):
+    """The first candidate, in ranking order, whose ONNX conversion passes parity; and the decision on it."""
+
     passed: bool
     reason: str
+    decision: Decision  # promote or not, judged on onnx_test_score (always present: the Choice state reads it)
+    candidate: TrialResult | None = None  # the exported candidate (the best one unless it failed export)
+    skipped: list[str] = Field(default_factory=list)  # better-ranked candidates that failed export, with reasons
     onnx_key: str | None = None
     sha256: str | None = None
     size_bytes: int | None = None

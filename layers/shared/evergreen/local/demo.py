@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 
 from evergreen import data
-from evergreen.spec import ModelSpec, default_spec, dump_spec, parse_spec
+from evergreen.spec import CandidateGrid, ModelSpec, default_spec, dump_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[4]
 EXAMPLE_SPEC = ROOT / "examples" / "churn" / "spec.yaml"
@@ -38,8 +38,13 @@ class StoryData:
     initial: bytes  # first upload
     live_before: list[tuple[dict, Any]]  # (record, truth) the way the world was
     live_after: list[tuple[dict, Any]]  # after the concept shifted
-    weak_batch: bytes  # a later, small and noisily labelled upload: its challenger should lose
+    weak_batch: bytes  # a later upload of fresh data from the shifted world...
     shift: str
+
+    @property
+    def weak_spec(self) -> ModelSpec:
+        """...trained with a cheaper model than the champion's (a depth-1 tree): its challenger should lose."""
+        return self.spec.model_copy(update={"candidates": [CandidateGrid(family="decision_tree", grid={"max_depth": [1]})]})
 
 
 def example_data(seed: int = 7) -> StoryData:
@@ -48,7 +53,7 @@ def example_data(seed: int = 7) -> StoryData:
     spec = parse_spec(EXAMPLE_SPEC.read_text(), source=str(EXAMPLE_SPEC))
     before = _records(make_churn(200, seed=seed + 1, drift=0.0), spec.target)
     after = _records(make_churn(900, seed=seed + 2, drift=1.0), spec.target)
-    weak = _noisy(make_churn(160, seed=seed + 3, drift=1.0), spec.target, 0.3, seed)
+    weak = make_churn(600, seed=seed + 3, drift=1.0)
     return StoryData(spec, make_churn(3000, seed=seed, drift=0.0), before, after, weak,
                      "the churn drivers changed (concept drift, drift=1.0 in evergreen.synthetic)")
 
@@ -83,7 +88,7 @@ def user_data(path: Path, target: str, model: str) -> StoryData:
     to_csv = lambda rs: _csv(header, rs)  # noqa: E731
     return StoryData(spec, to_csv(train_rows), _records(to_csv(live_rows[:half]), target),
                      _records(to_csv(shifted[half:]), target),
-                     _noisy(to_csv(shifted[: max(spec.min_rows + 20, len(shifted) // 8)]), target, 0.3, 0), shift)
+                     to_csv(live_rows[:half] + shifted[half:]), shift)  # the recent world v2 learned from
 
 
 def _is_number(v: str) -> bool:
@@ -111,23 +116,10 @@ def _records(raw: bytes, target: str) -> list[tuple[dict, Any]]:
     return out
 
 
-def _noisy(raw: bytes, target: str, rate: float, seed: int) -> bytes:
-    """Flip/perturb `rate` of the labels: a batch from a faulty labeller."""
-    rows = list(csv.reader(io.StringIO(raw.decode())))
-    header, body = rows[0], rows[1:]
-    t = header.index(target)
-    labels = sorted({r[t] for r in body})
-    rng = random.Random(seed)
-    for r in body:
-        if rng.random() < rate:
-            r[t] = rng.choice(labels) if len(labels) <= 20 else repr(float(r[t]) * rng.uniform(0, 2))
-    return _csv(header, body)
-
-
 # ----------------------------------------------------------------------------- narration helpers
 class Narrator:
-    def __init__(self, out=sys.stdout) -> None:
-        self.out = out
+    def __init__(self, out=None) -> None:
+        self.out = out  # None: whatever sys.stdout is when printing
         self.t0 = time.monotonic()
 
     def chapter(self, title: str) -> None:
@@ -233,8 +225,8 @@ class Story:
         pending = list(traffic or [])
         while time.monotonic() < deadline:
             if pending:
-                quality, _ = self.serve_and_label(pending[:100])
-                self.n.say(f"100 more predictions + feedback: quality {quality:.3f}")
+                quality, versions = self.serve_and_label(pending[:100])
+                self.n.say(f"{len(pending[:100])} more predictions + feedback: quality {quality:.3f} (v{sorted(versions)})")
                 pending = pending[100:]
             for change in self.stack.tick_alarms():
                 self.n.say(f"alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
@@ -279,11 +271,13 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     quality_v2, versions = s.serve_and_label(story.live_after[:200])
     n.say(f"v2 now serves: live quality on shifted traffic {quality_v2:.3f} (was {quality_after:.3f} with v1; "
           f"served by v{sorted(versions)})")
-    s.tick_until("OK")
+    s.tick_until("OK", traffic=story.live_after[200:] + story.live_after[:200] * 3)
 
-    n.chapter("5. A later, small and noisily labelled batch: its challenger must not replace v2")
-    key = s.upload("noisy-batch.csv", story.weak_batch)
+    n.chapter("5. A later run tries a cheaper model (a depth-1 tree) on fresh data: it must not replace v2")
+    s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.weak_spec).encode())
+    s.upload("fresh-batch.csv", story.weak_batch)
     third = s.report_run(s.next_execution())
+    s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.spec).encode())
     _expect(third.get("status") == "REJECTED" and s.champion() == 2, "the worse challenger was not rejected", third)
 
     n.chapter("6. Bad uploads fail clearly; the champion keeps serving")
@@ -307,15 +301,16 @@ def _expect(ok: bool, message: str, context: Any) -> None:
         raise SystemExit(f"demo failed: {message}: {json.dumps(context, default=str)[:2000]}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evergreen.local demo", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="your CSV (default: the bundled churn example)")
     parser.add_argument("--target", help="the target column of --data")
     parser.add_argument("--model", default="demo", help="model name (default: demo)")
     parser.add_argument("--verbose", action="store_true", help="show the handlers' logs")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if bool(args.data) != bool(args.target):
-        parser.error("--data and --target go together")
+        raise SystemExit("--data and --target go together (make demo DATA=path.csv TARGET=column)")
     story = user_data(args.data, args.target, args.model) if args.data else example_data()
     if not args.data and args.model != story.spec.name:
         story.spec = story.spec.model_copy(update={"name": args.model})
@@ -323,14 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("CHAMPION_TTL_SECONDS", "0")  # the demo moves fast: re-read the alias every request
-    if not args.verbose:
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines are for CloudWatch Logs, not the story
     from evergreen.local.stack import LocalStack
 
     narrator = Narrator()
     narrator.chapter("0. Local stack: template.yaml -> aws-sam-translator -> CloudFormation on moto")
     with LocalStack(root=ROOT, parameters={"ModelName": story.spec.name, "QualityAlarmPeriodSeconds": "60"},
                     verbose=args.verbose) as stack:
-        narrator.say(f"stack created; state machine {stack.outputs['StateMachineArn'].rsplit(':', 1)[-1]} runs on moto's interpreter")
+        narrator.say(f"{len(stack.resources)} resources created; not created locally: "
+                     f"{', '.join(sorted({d.kind for d in stack.dropped}))} (served or bridged by the local runtime)")
+        narrator.say(f"state machine {stack.outputs['StateMachineArn'].rsplit(':', 1)[-1]} runs on moto's own interpreter; "
+                     "Lambda tasks call the handlers in functions/ in-process")
         tell(stack, story, narrator)
     return 0

@@ -1,5 +1,5 @@
 """Evaluate: the best candidate, the current champion (its served ONNX artifact) and a trivial baseline,
-all on this run's held-out test split; then the promotion decision."""
+all on this run's held-out test split (export decides, on the ONNX artifact itself)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 
 from evergreen import data, metrics, registry, training
 from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult
-from evergreen.evaluation import decide, rank_trials, schema_mismatch
+from evergreen.evaluation import rank_trials, schema_mismatch
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.steps.common import load_pipeline, load_split, score_onnx
 from evergreen.storage import Stores
@@ -48,9 +48,5 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
 
     return EvaluateResult(
         metric=metric, higher_is_better=hib, challenger=best, challenger_test_score=challenger,
-        baseline_test_score=baseline, champion=champion, margin=spec.promotion_margin,
-        decision=decide(metric=metric, higher_is_better=hib, margin=spec.promotion_margin, challenger=challenger,
-                        baseline=baseline, champion=champion),
-        ranking=[{"candidate_id": t.candidate_id, "family": t.family, "params": t.params,
-                  "validation_score": t.validation_score} for t in ranked],
+        baseline_test_score=baseline, champion=champion, margin=spec.promotion_margin, ranking=ranked,
     )

@@ -42,12 +42,10 @@ def outcome_reason(inp: FinishInput) -> str:
     state = inp.state
     if inp.outcome == "failed":
         return error_reason(state.get("error"))
-    evaluation, export, promotion = state.get("evaluation") or {}, state.get("export") or {}, state.get("promotion") or {}
-    decision = (evaluation.get("decision") or {}).get("reason", "")
+    export, promotion = state.get("export") or {}, state.get("promotion") or {}
+    decision = (export.get("decision") or {}).get("reason", "")
     if inp.outcome == "promoted":
         return f"v{promotion.get('version')} promoted: {decision}"
-    if export and not export.get("passed", False):
-        return f"not promoted: {export.get('reason')}"
     return f"not promoted: {decision}"
 
 
@@ -60,10 +58,11 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
         "trials": {"total": len(trials), "failed": sum(1 for t in trials if t.get("status") != "ok")},
         "metric": evaluation.get("metric"),
         "challenger": (evaluation.get("challenger") or {}).get("candidate_id"),
+        "exported": ((state.get("export") or {}).get("candidate") or {}).get("candidate_id"),
         "challenger_test_score": evaluation.get("challenger_test_score"),
         "champion_before": evaluation.get("champion"),
         "baseline_test_score": evaluation.get("baseline_test_score"),
-        "export": {k: (state.get("export") or {}).get(k) for k in ("passed", "reason", "onnx_test_score", "size_bytes")},
+        "export": {k: (state.get("export") or {}).get(k) for k in ("passed", "reason", "onnx_test_score", "size_bytes", "skipped")},
         "promotion": state.get("promotion"),
     }
 

@@ -102,7 +102,7 @@ def feedback_rows(stores: Stores, spec: ModelSpec) -> tuple[list[str], list[list
     features = sorted({name for item in items for name in (item.get("features") or {})} - {spec.target})
     header = [*features, spec.target]
     rows = [[_cell((item.get("features") or {}).get(f)) for f in features] + [_cell(item["label"])] for item in items]
-    return header, rows
+    return header, sorted(rows)  # same feedback -> same dataset (and version), whatever order the index returned
 
 
 def _cell(value: Any) -> str:

@@ -15,13 +15,13 @@ def model_card(inp: PromoteInput, version: int) -> dict:
         "source": run.source.model_dump() if run.source else None,
         "dataset": {"version": run.dataset.version, "rows": run.dataset.rows, "profile_key": run.dataset.profile_key},
         "columns": run.dataset.columns.model_dump(),
-        "candidate": ev.challenger.model_dump(),
+        "candidate": ex.candidate.model_dump() if ex.candidate else None,
         "metric": ev.metric, "higher_is_better": ev.higher_is_better,
-        "scores": {"validation": ev.challenger.validation_score, "test_sklearn": ev.challenger_test_score,
+        "scores": {"validation": ex.candidate.validation_score if ex.candidate else None,
                    "test_onnx": ex.onnx_test_score, "baseline": ev.baseline_test_score,
                    "champion_before": ev.champion.model_dump() if ev.champion else None},
-        "decision": ev.decision.model_dump(), "parity": ex.parity.model_dump() if ex.parity else None,
-        "ranking": ev.ranking, "spec": run.spec.model_dump(mode="json"),
+        "decision": ex.decision.model_dump(), "parity": ex.parity.model_dump() if ex.parity else None,
+        "skipped": ex.skipped, "ranking": [t.model_dump() for t in ev.ranking], "spec": run.spec.model_dump(mode="json"),
     }
 
 
@@ -38,7 +38,7 @@ def regression_tolerance(inp: PromoteInput) -> float | None:
 
 
 def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
-    if not (inp.export.passed and inp.evaluation.decision.promote and inp.export.onnx_key and inp.export.sha256):
+    if not (inp.export.passed and inp.export.decision.promote and inp.export.candidate and inp.export.sha256):
         raise ValueError("promote called for a candidate that was not cleared for promotion")
     name = inp.run.model_name
     version = registry.next_version(stores.registry, name)
@@ -54,11 +54,11 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
         "card_key": card_key(name, version), "columns": inp.run.dataset.columns.model_dump(),
         "primary_metric": inp.evaluation.metric, "test_score": inp.export.onnx_test_score,
         "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version,
-        "family": inp.evaluation.challenger.family, "params": inp.evaluation.challenger.params,
+        "family": inp.export.candidate.family, "params": inp.export.candidate.params,
         "regression_tolerance": regression_tolerance(inp),
         "quality_threshold": spec.monitoring.quality_threshold,
     }
-    registry.register_version(stores.registry, name, version, {**record, "decision": inp.evaluation.decision.model_dump()})
+    registry.register_version(stores.registry, name, version, {**record, "decision": inp.export.decision.model_dump()})
     previous = inp.evaluation.champion.version if inp.evaluation.champion else None
     registry.set_alias(stores.registry, name, version, record, expected_version=previous)
     return PromoteResult(model_name=name, version=version, promoted=True, previous_champion=previous,

@@ -1,0 +1,128 @@
+"""``python -m evergreen.local up``: Evergreen on moto, for the ``aws`` CLI and ``curl``.
+
+Starts the stack from ``template.yaml`` in a moto server (``--port``), the
+template's REST API on 127.0.0.1 (``--api-port``) and a background alarm
+ticker, prints the commands to drive it, and runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from evergreen.local.api import routes, serve_api
+from evergreen.local.stack import DEFAULT_API_KEY, DUMMY_CREDENTIALS, LocalStack
+
+log = logging.getLogger("evergreen.local")
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--parameter {pair!r}: use KEY=VALUE")
+        parsed[key] = value
+    return parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evergreen.local", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the stack on moto until Ctrl-C")
+    up.add_argument("--root", type=Path, default=Path.cwd(), help="project root holding template.yaml (default: .)")
+    up.add_argument("--port", type=int, default=4566, help="moto server port for the aws CLI (default: 4566)")
+    up.add_argument("--api-port", type=int, default=8080, help="local REST API port (default: 8080)")
+    up.add_argument("--alarm-interval", type=float, default=10.0, metavar="SECONDS",
+                    help="evaluate CloudWatch alarms every SECONDS (default: 10)")
+    up.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
+                    help="a template parameter, e.g. -p QualityAlarmPeriodSeconds=60 (repeatable)")
+    up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the local API key (default: {DEFAULT_API_KEY})")
+    up.add_argument("--verbose", action="store_true", help="handlers log at their template level; moto logs too")
+    up.set_defaults(run=cmd_up)
+    demo = commands.add_parser("demo", help="run the whole loop once and tell the story (make demo)")
+    from evergreen.local import demo as demo_module
+
+    demo_module.add_arguments(demo)
+    demo.set_defaults(run=demo_module.run)
+    return parser
+
+
+def instructions(stack: LocalStack, api_url: str) -> str:
+    """The commands a user runs against a started stack."""
+    endpoint = f"http://localhost:{stack.server_port}"
+    aws = f"aws --endpoint-url {endpoint}"
+    uploads = [stack.resources[b] for b, props in (stack.prepared.buckets if stack.prepared else {}).items()
+               if "EventBridgeConfiguration" in (props.get("NotificationConfiguration") or {})]
+    bucket = stack.outputs.get("DataBucketName") or (uploads or ["<DataBucket>"])[0]
+    model = stack.parameters.get("ModelName") or stack.sam.get("Parameters", {}).get("ModelName", {}).get("Default", "<model>")
+    machine = stack.outputs.get("StateMachineArn") or (stack.state_machine_arns or ["<StateMachineArn>"])[0]
+    lines = [
+        f"Evergreen is running on moto ({stack.stack_name}); Ctrl-C stops it and forgets everything.",
+        "",
+        "In another shell:",
+        f"  export AWS_ACCESS_KEY_ID={DUMMY_CREDENTIALS['AWS_ACCESS_KEY_ID']} "
+        f"AWS_SECRET_ACCESS_KEY={DUMMY_CREDENTIALS['AWS_SECRET_ACCESS_KEY']} AWS_DEFAULT_REGION={stack.region}",
+        f"  {aws} s3 cp <spec.yaml> s3://{bucket}/specs/{model}.yaml",
+        f"  {aws} s3 cp data.csv s3://{bucket}/uploads/{model}/data.csv      # starts a pipeline run",
+        f"  {aws} stepfunctions list-executions --state-machine-arn {machine}",
+        f"  {aws} stepfunctions describe-execution --execution-arn <executionArn>",
+    ]
+    for route in routes(stack.sam, stack.resolve):
+        if route.method == "POST":
+            key = f" -H {shlex.quote('x-api-key: ' + stack.api_key)}" if route.api_key_required else ""
+            signed = "   # SigV4-signed (AWS_IAM auth; the signature is not checked locally)" if route.iam_auth else ""
+            body = '{"record": {...}}' if route.path.endswith("/predict") else "{...}"
+            lines.append(f"  curl -X POST {api_url}{route.path}{key} -d '{body}'{signed}")
+    lines += ["", f"API key: {stack.api_key}", "Stack outputs:"]
+    lines += [f"  {k} = {v}" for k, v in sorted(stack.outputs.items())]
+    if stack.dropped:
+        lines += ["Not created locally:"]
+        lines += [f"  {d.logical_id} ({d.kind}): {d.reason}" for d in stack.dropped if not d.kind.startswith("Property")]
+    return "\n".join(lines)
+
+
+def _tick_forever(stack: LocalStack, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            for t in stack.tick_alarms():
+                print(f"[alarm] {t.alarm_name}: {t.previous} -> {t.state} ({t.reason})", flush=True)
+        except Exception as exc:  # noqa: BLE001 - keep ticking; say why this tick failed
+            print(f"[alarm] evaluation failed: {exc}", file=sys.stderr, flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalStack(args.root, _parameters(args.parameter), server_port=args.port,
+                    api_key=args.api_key, verbose=args.verbose) as stack:
+        server = serve_api(stack, args.api_port)
+        ticker = threading.Thread(target=_tick_forever, args=(stack, args.alarm_interval, stop), daemon=True)
+        ticker.start()
+        print(instructions(stack, server.url), flush=True)  # type: ignore[attr-defined]
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            server.shutdown()
+            server.server_close()
+            print("\nstopped.", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args: Any = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""The real template.yaml and statemachines/pipeline.asl.json, end to end on moto's own interpreter.
+
+One local stack per module (moto's backends are global); tests run in order and build on v1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+
+import boto3
+import pytest
+
+from evergreen import registry
+from evergreen.contracts import ParityReport
+from evergreen.local.api import invoke_api
+from evergreen.local.stack import LocalStack
+from evergreen.spec import dump_spec, parse_spec
+from evergreen.storage import from_dynamo
+from evergreen.synthetic import make_churn
+from tests.support.infra import ROOT
+
+pytestmark = pytest.mark.e2e
+
+SPEC = parse_spec("""
+name: churn
+target: churned
+problem_type: classification
+primary_metric: accuracy
+promotion_margin: 0.01
+min_rows: 100
+candidates:
+  - family: logistic_regression
+    grid: {C: [1.0]}
+  - family: decision_tree
+    grid: {max_depth: [4]}
+""")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    # inference re-reads the champion alias at most every CHAMPION_TTL_SECONDS (30 on AWS); here: every request
+    saved = os.environ.get("CHAMPION_TTL_SECONDS")
+    os.environ["CHAMPION_TTL_SECONDS"] = "0"
+    with LocalStack(root=ROOT, parameters={"ModelName": "churn", "QualityAlarmPeriodSeconds": "60"},
+                    stack_name="evergreen-e2e") as s:
+        s.client("s3").put_object(Bucket=s.outputs["DataBucketName"], Key="specs/churn.yaml",
+                                  Body=dump_spec(SPEC).encode())
+        yield s
+    if saved is None:
+        os.environ.pop("CHAMPION_TTL_SECONDS")
+    else:
+        os.environ["CHAMPION_TTL_SECONDS"] = saved
+
+
+def upload_and_wait(stack, name: str, body: bytes, model: str = "churn") -> dict:
+    known = len(stack.list_executions())
+    stack.client("s3").put_object(Bucket=stack.outputs["DataBucketName"], Key=f"uploads/{model}/{name}", Body=body)
+    execution = stack.wait_for_new_execution(known)
+    return stack.wait_for_execution(execution["executionArn"], timeout=300)
+
+
+def run_record(stack, run_id: str) -> dict:
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.outputs["ExperimentsTableName"])
+    return from_dynamo(table.get_item(Key={"run_id": run_id, "sk": "run"})["Item"])
+
+
+def champion(stack) -> dict | None:
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.outputs["RegistryTableName"])
+    return registry.get_alias(table, "churn")
+
+
+def predict_version(stack) -> int:
+    status, body = invoke_api(stack, "POST", "/predict", {"model": "churn", "record": {"tenure_months": 3, "contract": "one-year"}})
+    assert status == 200, body
+    return body["model_version"]
+
+
+def test_an_upload_trains_registers_and_promotes_v1(stack):
+    execution = upload_and_wait(stack, "first.csv", make_churn(600, seed=1))
+    assert execution["status"] == "SUCCEEDED"
+    rec = run_record(stack, execution["name"])
+    assert rec["status"] == "PROMOTED" and rec["trigger"] == "upload" and "v1 promoted" in rec["reason"]
+    assert rec["summary"]["trials"] == {"total": 2, "failed": 0}
+
+    champ = champion(stack)
+    assert champ["version"] == 1 and champ["run_id"] == execution["name"]
+    body = stack.client("s3").get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=champ["model_key"])["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == champ["sha256"]
+    assert champ["model_key"] == "models/churn/v000001/model.onnx"
+    assert predict_version(stack) == 1
+
+
+@pytest.mark.parametrize("name,body,reason", [
+    ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)), "not UTF-8"),
+    ("no-target.csv", b"tenure_months,contract\n" + b"1,one-year\n" * 200, "target column 'churned' not found"),
+    ("tiny.csv", make_churn(30, seed=3), "requires at least 100"),
+])
+def test_bad_uploads_fail_with_a_clear_reason_and_the_champion_keeps_serving(stack, name, body, reason):
+    before = champion(stack)
+    execution = upload_and_wait(stack, name, body)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "DataError" and reason in execution["cause"]
+    rec = run_record(stack, execution["name"])
+    assert rec["status"] == "FAILED" and reason in rec["reason"]
+    assert champion(stack) == before and predict_version(stack) == 1
+    # the raw upload is kept
+    stack.client("s3").head_object(Bucket=stack.outputs["DataBucketName"], Key=f"uploads/churn/{name}")
+
+
+def test_an_upload_for_a_model_without_a_spec_fails_naming_the_spec_path(stack):
+    execution = upload_and_wait(stack, "data.csv", make_churn(200, seed=4), model="nospec")
+    assert execution["status"] == "FAILED" and "no spec for model 'nospec'" in execution["cause"]
+
+
+@pytest.mark.parametrize("step", ["ingest", "train", "evaluate", "export_onnx", "promote"])
+def test_a_lambda_failure_in_any_step_leaves_the_champion_untouched(stack, monkeypatch, step):
+    module = importlib.import_module(f"evergreen.steps.{step}")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"injected failure in {step}")
+
+    monkeypatch.setattr(module, "run", broken)
+    before = champion(stack)
+    # drifted data: without the failure this challenger would replace v1
+    execution = upload_and_wait(stack, f"drifted-{step}.csv", make_churn(600, seed=5, drift=1.0))
+    assert execution["status"] == "FAILED"
+    rec = run_record(stack, execution["name"])
+    assert rec["status"] == "FAILED" and f"injected failure in {step}" in rec["reason"]
+    if step == "train":  # crashed trials are failed trials; with none left the run fails
+        assert rec["reason"].startswith("NoViableCandidate: all 2 candidates failed")
+    assert champion(stack) == before and predict_version(stack) == 1
+
+
+def test_a_failed_parity_check_rejects_the_candidate_not_the_service(stack, monkeypatch):
+    from evergreen import export
+
+    monkeypatch.setattr(export, "check_parity", lambda *a, **k: ParityReport(
+        rows=10, tolerance=1e-4, max_abs_diff=0.5, label_agreement=0.7, passed=False))
+    execution = upload_and_wait(stack, "drifted-parity.csv", make_churn(600, seed=6, drift=1.0))
+    assert execution["status"] == "SUCCEEDED"
+    rec = run_record(stack, execution["name"])
+    assert rec["status"] == "REJECTED" and "parity check failed" in rec["reason"]
+    assert champion(stack)["version"] == 1
+
+
+def test_a_candidate_failing_parity_is_skipped_for_the_next_best(stack, monkeypatch):
+    from evergreen import export
+
+    real, calls = export.check_parity, []
+
+    def first_fails(*args, **kwargs):
+        calls.append(1)
+        report = real(*args, **kwargs)
+        return report.model_copy(update={"passed": False, "max_abs_diff": 0.9}) if len(calls) == 1 else report
+
+    monkeypatch.setattr(export, "check_parity", first_fails)
+    before = champion(stack)
+    execution = upload_and_wait(stack, "same-world.csv", make_churn(600, seed=9))
+    rec = run_record(stack, execution["name"])
+    assert execution["status"] == "SUCCEEDED" and len(calls) == 2
+    assert rec["summary"]["exported"] != rec["summary"]["challenger"]
+    assert "after skipping: ONNX parity check failed for " + rec["summary"]["challenger"] in rec["summary"]["export"]["reason"]
+    assert champion(stack) == before or rec["status"] == "PROMOTED"
+
+
+def test_the_quality_alarm_closes_the_loop(stack):
+    """Feedback on shifted data -> PredictionQuality falls -> alarm -> retraining on the feedback -> v2."""
+    from evergreen.local.demo import _records
+
+    known = len(stack.list_executions())
+    shifted = _records(make_churn(400, seed=8, drift=1.0), "churned")
+    for i in range(0, len(shifted), 100):
+        chunk = shifted[i:i + 100]
+        status, out = invoke_api(stack, "POST", "/predict", {"model": "churn", "records": [r for r, _ in chunk]})
+        assert status == 200
+        status, fb = invoke_api(stack, "POST", "/feedback", {"feedback": [
+            {"prediction_id": p["prediction_id"], "label": truth} for p, (_, truth) in zip(out["predictions"], chunk)]})
+        assert status == 200 and fb["accepted"] == len(chunk)
+    transitions = stack.tick_alarms()
+    assert [t.state for t in transitions] == ["ALARM"]
+
+    execution = stack.wait_for_execution(stack.wait_for_new_execution(known)["executionArn"], timeout=300)
+    assert execution["status"] == "SUCCEEDED"
+    rec = run_record(stack, execution["name"])
+    assert rec["trigger"] == "alarm" and rec["status"] == "PROMOTED", rec
+    assert "beats champion v1" in rec["reason"]
+    assert champion(stack)["version"] == 2 and predict_version(stack) == 2

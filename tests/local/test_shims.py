@@ -1,0 +1,279 @@
+"""Each shim of evergreen.local.shims alone, on plain moto (no template)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from evergreen.local import shims
+from evergreen.local.template import FunctionSpec
+
+from .conftest import FIXTURES, create_function
+
+ECHO_ENV = {"TABLE_NAME": "t1", "GREETING": "hi", "POWERTOOLS_LOG_LEVEL": "INFO"}
+FAIL_ENV = {"FAIL_MESSAGE": "it broke"}
+
+
+def _specs(**names: str) -> dict[str, FunctionSpec]:
+    return {name: FunctionSpec(name.title(), FIXTURES / "functions" / code, "app.handler", (FIXTURES / "layer",))
+            for name, code in names.items()}
+
+
+@pytest.fixture
+def lambdas(aws):
+    create_function(aws, "echo", "echo", ECHO_ENV)
+    create_function(aws, "fail", "fail", FAIL_ENV)
+    with shims.InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda"),
+                               {"POWERTOOLS_LOG_LEVEL": "WARNING"}) as shim:
+        yield aws.client("lambda"), shim
+
+
+def _invoke(client, name, event):
+    answer = client.invoke(FunctionName=name, Payload=json.dumps(event))
+    return answer.get("FunctionError"), json.loads(answer["Payload"].read())
+
+
+# --------------------------------------------------------------------------- InProcessLambda
+
+
+def test_lambda_runs_the_real_handler_with_a_lambda_context(lambdas):
+    client, shim = lambdas
+    error, payload = _invoke(client, "echo", {"input": {"items": [7]}})
+    assert error is None
+    about = payload["about"]
+    assert payload["items"] == [7]
+    assert about["table"] == "t1" and about["greeting"] == "hi" and about["layer"] == "helper-layer"
+    assert about["function_name"] == "echo" and about["memory"] == 512
+    assert about["arn"].endswith(":function:echo") and 0 < about["remaining_ms"] <= 7000
+    assert about["log_level"] == "WARNING"  # the local override wins over the function's INFO
+    [call] = shim.invocations
+    assert (call.function, call.function_name, call.error_type) == ("Echo", "echo", None)
+    assert call.request_id == about["request_id"]
+
+
+def test_lambda_exception_is_an_unhandled_function_error(lambdas):
+    client, shim = lambdas
+    error, payload = _invoke(client, "fail", {"mode": "boom", "run_id": "r1"})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "ValueError" and payload["errorMessage"] == "it broke"
+    assert set(payload) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+    assert all("fixtures/functions/fail/app.py" in frame for frame in payload["stackTrace"])
+    assert shim.invocations[-1].error_type == "ValueError"
+
+
+def test_lambda_runtime_errors_look_like_the_runtimes(aws):
+    create_function(aws, "odd", "odd")
+    create_function(aws, "broken", "odd")
+    specs = {"odd": FunctionSpec("Odd", FIXTURES / "functions/odd", "app.handler"),
+             "broken": FunctionSpec("Broken", FIXTURES / "functions/odd", "broken.handler")}
+    client = aws.client("lambda")
+    with shims.InProcessLambda(specs, client):
+        error, payload = _invoke(client, "odd", {})
+        assert (error, payload["errorType"]) == ("Unhandled", "Runtime.MarshalError")
+        error, payload = _invoke(client, "broken", {})
+        assert (error, payload["errorType"]) == ("Unhandled", "Runtime.ImportModuleError")
+        assert payload["errorMessage"].startswith("Unable to import module 'broken': No module named")
+
+
+def test_lambda_environment_is_the_union_and_is_restored(aws):
+    create_function(aws, "echo", "echo", ECHO_ENV)
+    create_function(aws, "fail", "fail", FAIL_ENV)
+    before = {k: os.environ.get(k) for k in ("TABLE_NAME", "GREETING", "FAIL_MESSAGE")}
+    with shims.InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda")):
+        assert (os.environ["TABLE_NAME"], os.environ["FAIL_MESSAGE"]) == ("t1", "it broke")
+    assert {k: os.environ.get(k) for k in before} == before
+    assert not [m for m in sys.modules if m.startswith("_evergreen_local_")]
+    assert str(FIXTURES / "layer") not in sys.path
+
+
+def test_lambda_environment_conflict_is_a_clear_error(aws):
+    create_function(aws, "echo", "echo", ECHO_ENV)
+    create_function(aws, "fail", "fail", {**FAIL_ENV, "TABLE_NAME": "other"})
+    shim = shims.InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda"))
+    with pytest.raises(shims.EnvironmentConflict, match="TABLE_NAME is 't1' in echo but 'other' in fail"):
+        shim.install()
+    assert os.environ.get("TABLE_NAME") != "t1"
+
+
+def test_lambda_not_in_the_map_keeps_motos_behaviour(lambdas, aws):
+    client, _ = lambdas
+    create_function(aws, "other", "echo")
+    answer = client.invoke(FunctionName="other", Payload=b'{"a": 1}')
+    assert json.loads(answer["Payload"].read()) == {"a": 1}  # moto's simple backend echoes
+
+
+def test_lambda_concurrent_invocations_import_the_handler_once(lambdas):
+    client, shim = lambdas
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: _invoke(client, "echo", {"item": i}), range(24)))
+    assert [r[1]["item"] for r in results] == list(range(24))
+    assert len({r[1]["thread"] for r in results}) > 1
+    assert [m for m in sys.modules if m.startswith("_evergreen_local_Echo")] == ["_evergreen_local_Echo_app"]
+    assert len(shim.invocations) == 24
+
+
+# --------------------------------------------------------------------------- EventBridge -> Step Functions
+
+
+def test_eventbridge_rule_starts_an_execution_and_keeps_other_targets(aws):
+    sfn, events, sqs = aws.client("stepfunctions"), aws.client("events"), aws.client("sqs")
+    role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = sfn.create_state_machine(name="m", roleArn=role, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="rule", EventPattern=json.dumps({"source": ["fixture"]}))
+    events.put_targets(Rule="rule", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": role},
+                                             {"Id": "q", "Arn": queue_arn}])
+    with shims.EventBridgeToStepFunctions() as shim:
+        events.put_events(Entries=[{"Source": "fixture", "DetailType": "Thing Happened", "Detail": '{"a": 1}'}])
+        events.put_events(Entries=[{"Source": "other", "DetailType": "Thing Happened", "Detail": '{"a": 2}'}])
+    [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    event = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert set(event) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+    assert event["detail"] == {"a": 1} and event["source"] == "fixture"
+    assert dt.datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
+    assert [d.execution_arn for d in shim.deliveries] == [execution["executionArn"]]
+    assert len(sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])) == 1
+
+
+def test_target_input_follows_the_target_settings():
+    event = {"detail": {"a": 1}, "source": "s"}
+    assert shims.target_input({"Arn": "x"}, event) is event
+    assert shims.target_input({"Arn": "x", "Input": '{"fixed": true}'}, event) == {"fixed": True}
+    assert shims.target_input({"Arn": "x", "InputPath": "$.detail"}, event) == {"a": 1}
+
+
+def test_execution_without_a_name_gets_a_uuid(aws):
+    sfn = aws.client("stepfunctions")
+    role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = sfn.create_state_machine(name="m", roleArn=role, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    with shims.DefaultExecutionName():
+        arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(2)]
+    assert len(set(arns)) == 2 and not any(a.endswith(":None") for a in arns)
+
+
+# --------------------------------------------------------------------------- CloudWatch alarms
+
+
+ALARM = {"AlarmName": "quality", "Namespace": "Fixture", "MetricName": "Quality",
+         "Dimensions": [{"Name": "Model", "Value": "m"}], "Statistic": "Average", "Period": 60,
+         "EvaluationPeriods": 1, "Threshold": 0.7, "ComparisonOperator": "LessThanThreshold",
+         "TreatMissingData": "notBreaching", "AlarmDescription": "quality fell"}
+
+
+def test_alarm_tick_goes_to_alarm_and_emits_the_aws_event(aws):
+    cw, events, sqs = aws.client("cloudwatch"), aws.client("events"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
+    events.put_targets(Rule="alarms", Targets=[{"Id": "q", "Arn": queue_arn}])
+    cw.put_metric_alarm(**ALARM)
+    evaluator = shims.AlarmEvaluator(cw, events)
+    assert evaluator.tick() == []  # moto starts OK; no data, notBreaching: still OK
+    cw.put_metric_data(Namespace="Fixture", MetricData=[
+        {"MetricName": "Quality", "Dimensions": [{"Name": "Model", "Value": "m"}], "Value": v} for v in (0.2, 0.6)])
+    cw.put_metric_data(Namespace="Fixture", MetricData=[{"MetricName": "Quality", "Value": 0.0}])  # other dims
+    [transition] = evaluator.tick()
+    assert (transition.previous, transition.state, transition.datapoints) == ("OK", "ALARM", (0.4,))
+    assert evaluator.tick() == []
+    alarm = cw.describe_alarms(AlarmNames=["quality"])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "ALARM"
+    [message] = sqs.receive_message(QueueUrl=queue).get("Messages", [])
+    event = json.loads(message["Body"])
+    assert event["source"] == "aws.cloudwatch" and event["detail-type"] == "CloudWatch Alarm State Change"
+    assert event["resources"] == [alarm["AlarmArn"]]
+    detail = event["detail"]
+    assert detail["alarmName"] == "quality"
+    assert detail["state"]["value"] == "ALARM" and "0.4" in detail["state"]["reason"]
+    assert dt.datetime.strptime(detail["state"]["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert detail["previousState"]["value"] == "OK"
+    [metric] = detail["configuration"]["metrics"]
+    assert metric["metricStat"] == {"metric": {"namespace": "Fixture", "name": "Quality", "dimensions": {"Model": "m"}},
+                                    "period": 60, "stat": "Average"}
+
+
+@pytest.mark.parametrize(("treat", "values", "state"), [
+    ("notBreaching", [None, None], "OK"),
+    ("breaching", [None, None], "ALARM"),
+    ("missing", [None, None], "INSUFFICIENT_DATA"),
+    ("ignore", [None, None], "OK"),  # keeps the current state
+    ("missing", [0.1, None], "OK"),  # 1 of 2 needed
+    ("breaching", [0.1, None], "ALARM"),
+    ("notBreaching", [0.1, 0.2], "ALARM"),
+    ("notBreaching", [0.9, 0.2], "OK"),
+])
+def test_alarm_decision_follows_treat_missing_data(treat, values, state):
+    alarm = {**ALARM, "EvaluationPeriods": 2, "TreatMissingData": treat, "StateValue": "OK"}
+    assert shims.AlarmEvaluator.decide(alarm, values)[0] == state
+
+
+def test_alarm_datapoints_to_alarm_m_out_of_n():
+    alarm = {**ALARM, "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "StateValue": "OK"}
+    assert shims.AlarmEvaluator.decide(alarm, [0.1, 0.9, 0.2])[0] == "ALARM"
+    assert shims.AlarmEvaluator.decide(alarm, [0.1, 0.9, 0.9])[0] == "OK"
+
+
+def test_metric_math_alarms_are_refused(aws):
+    cw = aws.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName="math", EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                        Metrics=[{"Id": "e1", "Expression": "m1 * 2", "ReturnData": True},
+                                 {"Id": "m1", "ReturnData": False, "MetricStat": {"Metric": {
+                                     "Namespace": "N", "MetricName": "M"}, "Period": 60, "Stat": "Sum"}}])
+    with pytest.raises(shims.UnsupportedAlarm, match="math: metric-math"):
+        shims.AlarmEvaluator(cw, aws.client("events")).tick()
+
+
+def test_create_alarms_coerces_cfn_values_and_starts_insufficient(aws):
+    cw = aws.client("cloudwatch")
+    resource = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        **ALARM, "Period": "60", "EvaluationPeriods": "1", "Threshold": "0.7", "AlarmName": "from-cfn"}}
+    assert shims.create_alarms(cw, {"QualityAlarm": resource}, lambda v: v) == {"QualityAlarm": "from-cfn"}
+    alarm = cw.describe_alarms(AlarmNames=["from-cfn"])["MetricAlarms"][0]
+    assert (alarm["Period"], alarm["Threshold"], alarm["StateValue"]) == (60, 0.7, "INSUFFICIENT_DATA")
+
+
+# --------------------------------------------------------------------------- S3 buckets, state machines
+
+
+def test_configure_buckets_turns_on_versioning_and_eventbridge_keeping_other_notifications(aws):
+    s3, sqs, events = aws.client("s3"), aws.client("sqs"), aws.client("events")
+    direct, via_events = (sqs.create_queue(QueueName=n)["QueueUrl"] for n in ("direct", "via-events"))
+    arn = {q: sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+           for q in (direct, via_events)}
+    events.put_rule(Name="s3", EventPattern=json.dumps({"source": ["aws.s3"]}))
+    events.put_targets(Rule="s3", Targets=[{"Id": "q", "Arn": arn[via_events]}])
+    s3.create_bucket(Bucket="bkt")
+    s3.put_bucket_notification_configuration(Bucket="bkt", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn[direct], "Events": ["s3:ObjectCreated:*"]}]})
+    shims.configure_buckets(s3, {"bkt": {"VersioningConfiguration": {"Status": "Enabled"},
+                                         "NotificationConfiguration": {"EventBridgeConfiguration": {
+                                             "EventBridgeEnabled": True}}}})
+    assert s3.get_bucket_versioning(Bucket="bkt")["Status"] == "Enabled"
+    version = s3.put_object(Bucket="bkt", Key="uploads/x.csv", Body=b"a")["VersionId"]
+    [message] = sqs.receive_message(QueueUrl=via_events)["Messages"]
+    assert json.loads(message["Body"])["detail"]["object"]["version-id"] == version
+    assert sqs.receive_message(QueueUrl=direct).get("Messages")  # the queue notification is still there
+
+
+def test_register_state_machines_makes_cloudformations_machine_executable(aws):
+    template = {"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}},
+        "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+            "DefinitionString": json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})}}}}
+    cfn, sfn = aws.client("cloudformation"), aws.client("stepfunctions")
+    cfn.create_stack(StackName="s", TemplateBody=json.dumps(template))
+    arn = cfn.describe_stack_resource(StackName="s", LogicalResourceId="Machine")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):  # the gap
+        sfn.start_execution(stateMachineArn=arn, name="before")
+    shims.register_state_machines([arn])
+    execution = sfn.start_execution(stateMachineArn=arn, name="after")["executionArn"]
+    assert execution.startswith(arn.replace(":stateMachine:", ":execution:"))
