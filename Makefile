@@ -39,4 +39,12 @@ bench: $(STAMP) ## Benchmarks; results go to BENCHMARKS.md by hand, with the com
 clean: ## Remove the build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache
 
--include make/build.mk
+UV := $(VENV)/bin/uv
+include make/build.mk
+
+# (recipes in make/build.mk; the prerequisites and help lines live here)
+build: $(STAMP) ## sam build for Lambda (no docker), then the size budget table
+size: $(STAMP) ## The size budget of the last build
+lint: $(STAMP) ## cfn-lint + serverless rules, sam validate, ASL check, checkov on the transformed template
+scan-tools: $(STAMP)
+layer-locks: $(STAMP) ## Re-lock layers/*/requirements.lock after editing a layer's requirements.txt
