@@ -47,4 +47,5 @@ build: $(STAMP) ## sam build for Lambda (no docker), then the size budget table
 size: $(STAMP) ## The size budget of the last build
 lint: $(STAMP) ## cfn-lint + serverless rules, sam validate, ASL check, checkov on the transformed template
 scan-tools: $(STAMP)
+$(CHECKOV): $(STAMP)
 layer-locks: $(STAMP) ## Re-lock layers/*/requirements.lock after editing a layer's requirements.txt
