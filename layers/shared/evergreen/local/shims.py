@@ -125,6 +125,16 @@ def lambda_error(exc: BaseException, request_id: str) -> dict[str, Any]:
     }
 
 
+def restore_env(saved: dict[str, str | None]) -> None:
+    """Put back the os.environ values in `saved` (None: the variable was unset), then forget them."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    saved.clear()
+
+
 class InProcessLambda(_Patch):
     """Run the real handler when moto invokes a Lambda function.
 
@@ -197,12 +207,7 @@ class InProcessLambda(_Patch):
 
     def uninstall(self) -> None:
         super().uninstall()
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
+        restore_env(self._saved_env)
         for module in self._modules:  # the next stack has other names in its environment
             sys.modules.pop(module, None)
         self._modules.clear()

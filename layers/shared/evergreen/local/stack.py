@@ -212,12 +212,7 @@ class LocalStack:
             for logger, level in self._quieted.items():
                 logger.setLevel(level)
             self._quieted.clear()
-            for key, value in self._saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            self._saved_env.clear()
+            shims.restore_env(self._saved_env)
             self._clients.clear()
             self._session = None
             with LocalStack._active_lock:
