@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 
 import boto3
 import pytest
@@ -41,17 +40,13 @@ candidates:
 @pytest.fixture(scope="module")
 def stack():
     # inference re-reads the champion alias at most every CHAMPION_TTL_SECONDS (30 on AWS); here: every request
-    saved = os.environ.get("CHAMPION_TTL_SECONDS")
-    os.environ["CHAMPION_TTL_SECONDS"] = "0"
-    with LocalStack(root=ROOT, parameters={"ModelName": "churn", "QualityAlarmPeriodSeconds": "60"},
-                    stack_name="evergreen-e2e") as s:
+    with pytest.MonkeyPatch.context() as env, LocalStack(
+            root=ROOT, parameters={"ModelName": "churn", "QualityAlarmPeriodSeconds": "60"},
+            stack_name="evergreen-e2e") as s:
+        env.setenv("CHAMPION_TTL_SECONDS", "0")
         s.client("s3").put_object(Bucket=s.outputs["DataBucketName"], Key="specs/churn.yaml",
                                   Body=dump_spec(SPEC).encode())
         yield s
-    if saved is None:
-        os.environ.pop("CHAMPION_TTL_SECONDS")
-    else:
-        os.environ["CHAMPION_TTL_SECONDS"] = saved
 
 
 def upload_and_wait(stack, name: str, body: bytes, model: str = "churn") -> dict:

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
