@@ -55,13 +55,12 @@ def summary(name: str, samples: list[float]) -> dict[str, float]:
 COLD_ONNX = """
 import time; t = time.perf_counter()
 import json, sys
-from datetime import UTC, datetime
-from evergreen import serving
+from evergreen.serving import feeds
 from evergreen.onnx_model import OnnxModel, sha256_hex
 data = open(sys.argv[1], "rb").read(); columns = json.loads(sys.argv[2])
 model = OnnxModel(data, numeric=columns["numeric"], categorical=columns["categorical"], classes=columns["classes"],
                   expected_sha256=sha256_hex(data))
-f = serving.build_features([json.loads(sys.argv[3])], columns["numeric"], columns["categorical"])
+f = feeds.build_feeds([json.loads(sys.argv[3])], columns["numeric"], columns["categorical"])
 out = model.run(f.numeric, f.categorical)
 print(time.perf_counter() - t, "sklearn" in sys.modules)
 """
@@ -97,8 +96,10 @@ def main() -> None:
     import onnxruntime
     import sklearn
 
-    from evergreen import serving
+    from datetime import UTC, datetime
+
     from evergreen.onnx_model import OnnxModel, sha256_hex
+    from evergreen.serving import feeds, predict, requests
     from tests.support.tiny_model import train_classifier
 
     tiny = train_classifier(seed=0)
@@ -106,7 +107,7 @@ def main() -> None:
     model = OnnxModel(tiny.onnx_bytes, numeric=cols["numeric"], categorical=cols["categorical"],
                       classes=cols["classes"], expected_sha256=sha256_hex(tiny.onnx_bytes))
 
-    class Champion:  # the attributes of serving.Champion that the hot path reads
+    class Champion:  # the attributes of evergreen.serving.champion.Champion that the hot path reads
         model_name, version, problem_type, regression_tolerance = "demo", 1, "classification", None
         classes = tuple(cols["classes"])
         numeric, categorical = tuple(cols["numeric"]), tuple(cols["categorical"])
@@ -115,17 +116,17 @@ def main() -> None:
     body = json.dumps({"record": RECORD})
 
     def serving_path():
-        request = serving.parse_predict_request(serving.parse_json_body(body), "demo")
-        f = serving.build_features(request.records, champion.numeric, champion.categorical, single=request.single)
+        request = requests.parse_predict_request(requests.parse_json_body(body), "demo")
+        f = feeds.build_feeds(request.records, champion.numeric, champion.categorical, single=request.single)
         out = model.run(f.numeric, f.categorical)
-        predictions, _items = serving.format_predictions(champion, out.labels, out.probabilities, f.received,
-                                                         serving.datetime.now(serving.UTC))
+        predictions, _items = predict.format_predictions(champion, out.labels, out.probabilities, f.received,
+                                                         datetime.now(UTC))
         return {"model": "demo", "model_version": 1, "predictions": predictions, "ignored_fields": f.ignored_fields}
 
-    feeds = serving.build_features([RECORD], cols["numeric"], cols["categorical"])
+    prebuilt = feeds.build_feeds([RECORD], cols["numeric"], cols["categorical"])
 
     def onnx_only():
-        return model.run(feeds.numeric, feeds.categorical)
+        return model.run(prebuilt.numeric, prebuilt.categorical)
 
     def sklearn_path():
         r = RECORD

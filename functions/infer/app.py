@@ -1,10 +1,11 @@
 """InferenceFunction: POST /predict and POST /feedback behind API Gateway (REST, proxy).
 
-Thin by design: parse the body, call evergreen.serving, map its errors to responses. Config and
-clients are made once per execution environment (at import, in the init phase); the champion is
-cached in `CACHE` and re-read from the registry at most every CHAMPION_TTL_SECONDS (default 30);
-PRELOAD_CHAMPION=true loads DEFAULT_MODEL's champion at import. Nothing here
-imports scikit-learn (tests/functions/test_infer.py checks sys.modules in a fresh process).
+Thin by design: parse the body, call one evergreen.serving function, map its errors to responses.
+Config and clients are made once per execution environment (at import, in the init phase); the
+champion is cached in `CACHE` and re-read from the registry at most every CHAMPION_TTL_SECONDS
+(default 30); PRELOAD_CHAMPION=true loads DEFAULT_MODEL's champion at import. /feedback stores
+labels only: live quality is computed from them by the monitor, not published per request.
+Nothing here imports scikit-learn (tests/functions/test_infer.py checks sys.modules in a fresh process).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
@@ -24,19 +24,18 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from evergreen import serving
+from evergreen.serving import champion, errors, feedback, predict, requests
 from evergreen.storage import Stores
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "inference"))
 copy_config_to_registered_loggers(source_logger=logger, include={"evergreen"})
 metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
-warnings.filterwarnings("ignore", message="No application metrics to publish")  # /feedback publishes via put_metric_data
+warnings.filterwarnings("ignore", message="No application metrics to publish")  # /feedback and errors publish none
 app = APIGatewayRestResolver()
 
 STORES = Stores.from_env()
 DEFAULT_MODEL = os.environ["DEFAULT_MODEL"]
 METRICS_NAMESPACE = os.environ["METRICS_NAMESPACE"]
-CLOUDWATCH = boto3.client("cloudwatch")
 
 
 def _emit_count(name: str, value: float, dimensions: Mapping[str, str]) -> None:
@@ -45,11 +44,11 @@ def _emit_count(name: str, value: float, dimensions: Mapping[str, str]) -> None:
             metric.add_dimension(name=key, value=dim)
 
 
-CACHE = serving.ModelCache(
+CACHE = champion.ModelCache(
     registry=STORES.registry,
     s3=STORES.s3,
     bucket=STORES.artifacts_bucket,
-    ttl_seconds=float(os.environ.get("CHAMPION_TTL_SECONDS", serving.DEFAULT_CHAMPION_TTL_SECONDS)),
+    ttl_seconds=float(os.environ.get("CHAMPION_TTL_SECONDS", champion.DEFAULT_CHAMPION_TTL_SECONDS)),
     emit_metric=_emit_count,
 )
 
@@ -57,23 +56,20 @@ if os.environ.get("PRELOAD_CHAMPION", "").lower() in ("1", "true", "yes"):
     # Load the default model during init rather than in the first request (a miss is cached for the TTL).
     try:
         CACHE.get(DEFAULT_MODEL)
-    except serving.ServingError as exc:
+    except errors.ServingError as exc:
         logger.warning("champion not preloaded", extra={"reason": str(exc)})
 
 
 def _body() -> dict[str, Any]:
-    try:
-        raw = app.current_event.decoded_body
-    except ValueError:  # bad base64 or not UTF-8
-        raise serving.RequestError("request body is not valid base64-encoded UTF-8") from None
-    return serving.parse_json_body(raw)
+    event = app.current_event
+    return requests.parse_json_body(event.body, base64_encoded=bool(event.is_base64_encoded))
 
 
 @app.post("/predict")
-def predict() -> dict[str, Any]:
+def post_predict() -> dict[str, Any]:
     started = time.perf_counter()
-    request = serving.parse_predict_request(_body(), DEFAULT_MODEL)
-    outcome = serving.predict(request, CACHE, STORES.predictions)
+    request = requests.parse_predict_request(_body(), DEFAULT_MODEL)
+    outcome = predict.predict(request, CACHE, STORES.predictions)
     metrics.add_dimension(name="Model", value=outcome.body["model"])
     metrics.add_metric(name="PredictionCount", unit=MetricUnit.Count, value=len(outcome.items))
     metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=outcome.model_seconds * 1000)
@@ -82,17 +78,17 @@ def predict() -> dict[str, Any]:
 
 
 @app.post("/feedback")
-def feedback() -> Response | dict[str, Any]:
-    items = serving.parse_feedback_request(_body())
-    body = serving.record_feedback(items, STORES.predictions, CLOUDWATCH, METRICS_NAMESPACE)
-    if serving.only_unknown(body):
+def post_feedback() -> Response | dict[str, Any]:
+    items = requests.parse_feedback_request(_body())
+    body = feedback.record_feedback(items, STORES.predictions)
+    if feedback.only_unknown(body):
         return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
                         body={"message": "unknown prediction_id: no prediction with that id (or it expired)", **body})
     return body
 
 
-@app.exception_handler(serving.ServingError)
-def _serving_error(exc: serving.ServingError) -> Response:
+@app.exception_handler(errors.ServingError)
+def _serving_error(exc: errors.ServingError) -> Response:
     if exc.status >= 500:
         logger.warning("cannot serve", extra={"reason": str(exc)})
     return Response(status_code=exc.status, content_type=content_types.APPLICATION_JSON, body={"message": str(exc)})

@@ -161,20 +161,39 @@ def test_a_candidate_failing_parity_is_skipped_for_the_next_best(stack, monkeypa
 
 
 def test_the_quality_alarm_closes_the_loop(stack):
-    """Feedback on shifted data -> PredictionQuality falls -> alarm -> retraining on the feedback -> v2."""
+    """Labels on shifted data -> the monitor's window quality falls -> alarm -> retraining on the labels -> v2,
+    whose own quality (judged apart from v1's predictions) clears the alarm."""
+    from datetime import UTC, datetime, timedelta
+
     from evergreen.local.demo import _records
 
+    def label_shifted(n: int, seed: int) -> int:
+        shifted = _records(make_churn(n, seed=seed, drift=1.0), "churned")
+        for i in range(0, len(shifted), 100):
+            chunk = shifted[i:i + 100]
+            status, out = invoke_api(stack, "POST", "/predict", {"model": "churn", "records": [r for r, _ in chunk]})
+            assert status == 200
+            status, fb = invoke_api(stack, "POST", "/feedback", {"feedback": [
+                {"prediction_id": p["prediction_id"], "label": truth} for p, (_, truth) in zip(out["predictions"], chunk)]})
+            assert status == 200 and fb["accepted"] == len(chunk)
+        return out["model_version"]
+
+    def monitor(now: datetime) -> dict:
+        [tick] = stack.tick_schedules(now, force=True)  # moto never fires schedules; this is one scheduled run
+        assert tick.error is None, tick.payload
+        [summary] = [m for m in tick.payload["models"] if m["model_name"] == "churn"]
+        return summary
+
+    alarm = stack.client("cloudwatch").describe_alarms(AlarmNames=[stack.outputs["ModelQualityAlarmName"]])["MetricAlarms"][0]
     known = len(stack.list_executions())
-    shifted = _records(make_churn(400, seed=8, drift=1.0), "churned")
-    for i in range(0, len(shifted), 100):
-        chunk = shifted[i:i + 100]
-        status, out = invoke_api(stack, "POST", "/predict", {"model": "churn", "records": [r for r, _ in chunk]})
-        assert status == 200
-        status, fb = invoke_api(stack, "POST", "/feedback", {"feedback": [
-            {"prediction_id": p["prediction_id"], "label": truth} for p, (_, truth) in zip(out["predictions"], chunk)]})
-        assert status == 200 and fb["accepted"] == len(chunk)
-    transitions = stack.tick_alarms()
-    assert [t.state for t in transitions] == ["ALARM"]
+    assert label_shifted(400, seed=8) == 1
+    now = datetime.now(UTC)
+    v1 = monitor(now)
+    assert (v1["version"], v1["labels"], v1["published"]) == (1, 400, True)
+    assert v1["quality"] < alarm["Threshold"]
+    [transition] = stack.tick_alarms(now)
+    assert transition.state == "ALARM"
+    assert transition.datapoints == (pytest.approx(v1["quality"]),)  # the alarm reads what the monitor put
 
     execution = stack.wait_for_execution(stack.wait_for_new_execution(known)["executionArn"], timeout=300)
     assert execution["status"] == "SUCCEEDED"
@@ -182,3 +201,12 @@ def test_the_quality_alarm_closes_the_loop(stack):
     assert rec["trigger"] == "alarm" and rec["status"] == "PROMOTED", rec
     assert "beats champion v1" in rec["reason"]
     assert champion(stack)["version"] == 2 and predict_version(stack) == 2
+
+    # One schedule period later: v2 has served and been labelled; its quality alone is judged.
+    assert label_shifted(100, seed=10) == 2
+    later = max(datetime.now(UTC), now + timedelta(seconds=alarm["Period"]))
+    v2 = monitor(later)
+    assert (v2["version"], v2["labels"], v2["other_versions"]) == (2, 100, 400)
+    assert v2["quality"] > alarm["Threshold"] > v1["quality"]
+    [recovered] = stack.tick_alarms(later)
+    assert (recovered.previous, recovered.state, recovered.datapoints) == ("ALARM", "OK", (pytest.approx(v2["quality"]),))

@@ -159,6 +159,86 @@ def test_execution_without_a_name_gets_a_uuid(aws):
     assert len(set(arns)) == 2 and not any(a.endswith(":None") for a in arns)
 
 
+# --------------------------------------------------------------------------- EventBridge schedules
+
+
+T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def _queue(aws, name):
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def test_scheduled_rule_invokes_its_lambda_in_process_with_the_scheduled_event_at_its_rate(lambdas, aws):
+    client, shim = lambdas
+    events = aws.client("events")
+    echo = client.get_function(FunctionName="echo")["Configuration"]["FunctionArn"]
+    rule = events.put_rule(Name="every-5", ScheduleExpression="rate(5 minutes)")["RuleArn"]
+    events.put_targets(Rule="every-5", Targets=[{"Id": "echo", "Arn": echo}])
+    events.put_rule(Name="paused", ScheduleExpression="rate(1 minute)", State="DISABLED")
+    events.put_targets(Rule="paused", Targets=[{"Id": "echo", "Arn": echo}])
+    events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["fixture"]}))
+    events.put_targets(Rule="pattern", Targets=[{"Id": "echo", "Arn": echo}])
+    ticker = shims.ScheduledRules(events, client)
+    assert [r["Name"] for r in ticker.rules()] == ["every-5"] and ticker.rules()[0]["RateSeconds"] == 300
+
+    [first] = ticker.tick(T0)  # a rule that never fired fires on the first tick
+    assert (first.rule, first.rule_arn, first.target_arn, first.error) == ("every-5", rule, echo, None)
+    event = first.payload["event"]
+    assert event == {"version": "0", "id": event["id"], "detail-type": "Scheduled Event", "source": "aws.events",
+                     "account": "123456789012", "time": "2026-11-23T10:00:00Z", "region": "us-east-1",
+                     "resources": [rule], "detail": {}}
+    assert first.payload["about"]["function_name"] == "echo"  # the real handler, in this process
+    assert [i.function for i in shim.invocations] == ["Echo"]
+
+    assert ticker.tick(T0 + dt.timedelta(minutes=4, seconds=59)) == []  # the rate has not elapsed
+    [forced] = ticker.tick(T0 + dt.timedelta(minutes=4, seconds=59), force=True)
+    assert forced.payload["event"]["time"] == "2026-11-23T10:04:59Z" and forced.payload["event"]["id"] != event["id"]
+    assert ticker.tick(T0 + dt.timedelta(minutes=9, seconds=58)) == []  # the rate counts from the forced run
+    assert len(ticker.tick(T0 + dt.timedelta(minutes=9, seconds=59))) == 1
+    assert len(shim.invocations) == 3
+
+
+def test_scheduled_rule_reports_a_failing_function_and_undeliverable_targets(lambdas, aws):
+    client, _ = lambdas
+    events = aws.client("events")
+    fail = client.get_function(FunctionName="fail")["Configuration"]["FunctionArn"]
+    _, queue_arn = _queue(aws, "q")
+    events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+    events.put_targets(Rule="hourly", Targets=[{"Id": "fail", "Arn": fail, "Input": json.dumps({"mode": "boom", "run_id": "s"})},
+                                               {"Id": "q", "Arn": queue_arn}])
+    failed, queued = shims.ScheduledRules(events, client).tick(T0)
+    assert failed.error == "Unhandled"
+    assert failed.payload["errorType"] == "ValueError" and failed.payload["errorMessage"] == "it broke"
+    assert queued.payload is None and queued.error == "only Lambda targets of scheduled rules are delivered locally"
+
+
+def test_a_scheduled_rule_gets_no_bus_events(aws):
+    """moto matches a rule without a pattern to every event on the bus; AWS never does."""
+    events = aws.client("events")
+    url, queue_arn = _queue(aws, "scheduled")
+    events.put_rule(Name="scheduled", ScheduleExpression="rate(5 minutes)")
+    events.put_targets(Rule="scheduled", Targets=[{"Id": "q", "Arn": queue_arn}])
+    with shims.EventBridgeToStepFunctions():
+        events.put_events(Entries=[{"Source": "fixture", "DetailType": "Thing Happened", "Detail": "{}"}])
+    assert aws.client("sqs").receive_message(QueueUrl=url).get("Messages", []) == []
+
+
+@pytest.mark.parametrize(("expression", "seconds"), [
+    ("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 days)", 172800)])
+def test_rate_seconds(expression, seconds):
+    assert shims.rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize(("expression", "why"), [
+    ("cron(0 12 * * ? *)", "only rate"), ("rate(1 minutes)", "not valid on AWS"), ("rate(5 minute)", "not valid on AWS")])
+def test_schedules_the_local_ticker_cannot_fire_are_refused(expression, why):
+    with pytest.raises(shims.UnsupportedSchedule, match=why):
+        shims.rate_seconds(expression)
+
+
 # --------------------------------------------------------------------------- CloudWatch alarms
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -94,6 +95,24 @@ def test_alarm_tick_starts_the_state_machine_with_the_alarm_event(stack):
     assert event["detail"]["configuration"]["description"] == "Quality fell below 0.5"
 
 
+def test_schedule_tick_invokes_the_templates_scheduled_function_with_the_aws_event(stack):
+    [rule] = stack.schedules.rules()  # the disabled schedule of FailFunction is not there
+    assert rule["ScheduleExpression"] == "rate(5 minutes)" and "EchoFunctionTick" in rule["Name"]
+    stack.client("s3").put_object(Bucket=stack.outputs["BucketName"], Key="elsewhere/x.csv", Body=b"a\n")
+    assert stack.invocations == []  # bus events never reach a scheduled rule's target
+
+    [tick] = stack.tick_schedules()
+    assert tick.error is None and tick.target_arn.endswith(":function:" + stack.resources["EchoFunction"])
+    event = tick.payload["event"]
+    assert (event["detail-type"], event["source"], event["resources"]) == ("Scheduled Event", "aws.events", [rule["Arn"]])
+    assert tick.payload["about"]["table"] == stack.resources["Table"]  # the handler, with its template environment
+    assert stack.tick_schedules() == []  # within the rate
+    assert len(stack.tick_schedules(force=True)) == 1
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5, seconds=1)
+    assert len(stack.tick_schedules(later)) == 1
+    assert [i.function for i in stack.invocations] == ["EchoFunction"] * 3
+
+
 def test_invoke_api_builds_the_proxy_event_and_guards_like_api_gateway(stack):
     status, body = invoke_api(stack, "POST", "/echo", {"record": {"x": 1}}, {"User-Agent": "test"})
     assert status == 200
@@ -175,6 +194,7 @@ def test_the_aws_cli_works_against_server_mode(tmp_path):
         text = instructions(stack, "http://127.0.0.1:8080")
         assert f"aws --endpoint-url http://localhost:{port} s3 cp data.csv s3://{bucket}/uploads/" in text
         assert f"curl -X POST http://127.0.0.1:8080/echo -H 'x-api-key: {stack.api_key}'" in text
+        assert "EchoFunctionTick" in text and "rate(5 minutes)" in text
 
 
 def test_one_local_stack_at_a_time(stack):
@@ -190,7 +210,7 @@ def test_stop_restores_the_environment():
     assert {k: os.environ.get(k) for k in before} == before
 
 
-FUNCTIONS = [d for d in ("ingest", "train", "evaluate", "export_onnx", "promote", "finish_run", "infer")]
+FUNCTIONS = [d for d in ("ingest", "train", "evaluate", "export_onnx", "promote", "finish_run", "infer", "monitor")]
 
 
 @pytest.mark.skipif(not all((ROOT / "functions" / d / "app.py").exists() for d in FUNCTIONS),
@@ -202,3 +222,9 @@ def test_the_real_template_starts_locally():
         assert local.outputs["StateMachineArn"] in local.state_machine_arns
         assert local.outputs["ModelQualityAlarmName"] in local.alarms.values()
         assert "ApiUrl" not in local.outputs
+        [schedule] = local.schedules.rules()
+        assert schedule["ScheduleExpression"] == "rate(5 minutes)" and "MonitorFunctionSchedule" in schedule["Name"]
+        alarm = local.client("cloudwatch").describe_alarms(AlarmNames=[local.outputs["ModelQualityAlarmName"]])
+        assert alarm["MetricAlarms"][0]["Period"] == schedule["RateSeconds"]
+        [tick] = local.tick_schedules()  # no champion yet: the monitor publishes nothing
+        assert tick.error is None and tick.payload["models"] == []

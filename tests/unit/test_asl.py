@@ -58,7 +58,9 @@ def test_every_task_retries_lambda_errors_and_catches(name, state):
     assert LAMBDA_ERRORS <= retried, f"{name} does not retry {LAMBDA_ERRORS - retried}"
     assert state.get("Catch"), f"{name} has no Catch"
     assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"])
-    assert all(c.get("ResultPath") == "$.error" for c in state["Catch"]), "Catch must keep the input ($.error slot)"
+    # Catch keeps the input: the error goes to the $.error slot (RecordFailure keeps the original error there)
+    slot = "$.record_error" if name == "RecordFailure" else "$.error"
+    assert all(c.get("ResultPath") == slot for c in state["Catch"]), f"{name}: Catch must write {slot} only"
     assert "TimeoutSeconds" in state
 
 
@@ -80,6 +82,20 @@ def test_failures_end_in_a_fail_state_and_successes_in_succeed():
         assert states[states[name]["Next"]]["Type"] == "Succeed"
     # nothing that moves the champion is reachable from a failure
     assert "Promote" not in json.dumps(states["RecordFailure"])
+    # the execution's cause is FinishRun's clean reason, never Lambda's cause with its stack trace
+    assert states["RunFailed"]["CausePath"] == states["StepFailed"]["CausePath"] == "$.outcome.reason"
+    assert states["RecordFailure"]["Catch"][0]["Next"] == "FailureUnrecorded"
+    assert states["FailureUnrecorded"]["ResultPath"] == "$.outcome" and states["FailureUnrecorded"]["Result"]["reason"]
+
+
+def test_repeated_events_and_objects_that_are_not_data_end_skipped_without_an_alert():
+    from evergreen.steps import ingest
+
+    states = ASL["States"]
+    first = states["Ingest"]["Catch"][0]
+    assert set(first["ErrorEquals"]) == {ingest.DuplicateUpload.__name__, ingest.IgnoredUpload.__name__}
+    skip = states[first["Next"]]
+    assert skip["Parameters"]["outcome"] == "skipped" and states[skip["Next"]]["Type"] == "Succeed"
 
 
 def handler_model(logical_id: str) -> type:

@@ -1,7 +1,7 @@
 import pytest
 
-from evergreen.contracts import ChampionScore, ColumnSchema, TrialResult
-from evergreen.evaluation import NoViableCandidate, decide, rank_trials, schema_mismatch
+from evergreen.contracts import ChampionScore, TrialResult
+from evergreen.evaluation import NoViableCandidate, decide, rank_trials
 
 
 def trial(cid, score, status="ok"):
@@ -44,15 +44,26 @@ def test_without_a_champion_the_baseline_is_the_bar():
     assert not d.promote and "trivial baseline" in d.reason and "no champion yet" in d.reason
 
 
-def test_incomparable_champion_falls_back_to_the_baseline():
-    d = decide(metric="acc", higher_is_better=True, margin=0.0, challenger=0.7, baseline=0.5,
-               champion=ChampionScore(version=3, onnx_key="k", sha256="s", test_score=None, note="features missing"))
-    assert d.promote and "v3 cannot score" in d.reason
+def test_a_champion_that_cannot_score_is_never_replaced_on_the_baseline_bar():
+    incomparable = ChampionScore(version=3, onnx_key="k", sha256="s", test_score=None, note="columns removed: ['x']")
+    d = decide(metric="acc", higher_is_better=True, margin=0.0, challenger=0.99, baseline=0.5, champion=incomparable)
+    assert not d.promote and "v3 cannot score this data (columns removed: ['x'])" in d.reason
+    assert "no breaking contract change" in d.reason
 
 
-def test_schema_mismatch():
-    a = ColumnSchema(numeric=["x"], categorical=["c"], target="y", problem_type="classification", classes=["0", "1"])
-    assert schema_mismatch(a, a) is None
-    assert "missing" in schema_mismatch(a, a.model_copy(update={"numeric": []}))
-    assert "new classes" in schema_mismatch(a, a.model_copy(update={"classes": ["0", "1", "2"]}))
-    assert schema_mismatch(a, a.model_copy(update={"numeric": ["x", "extra"]})) is None
+def test_a_declared_breaking_change_is_judged_against_the_baseline():
+    incomparable = ChampionScore(version=3, onnx_key="k", sha256="s", test_score=None, note="classes changed")
+    d = decide(metric="acc", higher_is_better=True, margin=0.0, challenger=0.7, baseline=0.5, champion=incomparable,
+               breaking=True)
+    assert d.promote and "breaking contract change declared" in d.reason and "trivial baseline 0.5000" in d.reason
+    d = decide(metric="acc", higher_is_better=True, margin=0.0, challenger=0.5, baseline=0.5, champion=incomparable,
+               breaking=True)
+    assert not d.promote
+
+
+def test_a_crashed_trials_cause_is_reported_without_its_stack_trace():
+    crashed = trial("x", None, "failed").model_copy(update={"error": '{"errorMessage": "Task timed out", '
+                                                                     '"errorType": "Sandbox.Timedout", "stackTrace": ["  File /var/task/app.py"]}'})
+    with pytest.raises(NoViableCandidate) as err:
+        rank_trials([crashed], True)
+    assert "Task timed out" in str(err.value) and "/var/task" not in str(err.value)

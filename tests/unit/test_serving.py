@@ -1,10 +1,14 @@
-"""evergreen.serving without AWS: request parsing, feed building, messages, quality, the model cache."""
+"""evergreen.serving without AWS: requests, feeds (and their parity with training), outputs, labels, the model cache."""
 
 from __future__ import annotations
 
+import base64
+import csv
 import io
+import json
 import math
 import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,18 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from evergreen import serving  # noqa: E402
+from evergreen import features, prediction_log  # noqa: E402
 from evergreen.onnx_model import sha256_hex  # noqa: E402
-from evergreen.serving import RequestError  # noqa: E402
+from evergreen.serving import champion, feedback, feeds, predict, requests  # noqa: E402
+from evergreen.serving.errors import ModelUnavailable, ServingError, shown, shown_repr  # noqa: E402
 
 NUMERIC = ["age", "income"]
 CATEGORICAL = ["plan", "region"]
 
 
-def error_of(fn, *args, **kwargs) -> str:
-    with pytest.raises(RequestError) as info:
+def error_of(fn, *args, status: int = 400, **kwargs) -> str:
+    with pytest.raises(ServingError) as info:
         fn(*args, **kwargs)
-    assert info.value.status == 400
+    assert info.value.status == status
     return str(info.value)
 
 
@@ -40,22 +45,47 @@ def error_of(fn, *args, **kwargs) -> str:
     ('{"record": {"age": -Infinity}}', "-Infinity is not valid JSON"),
     ("[1, 2]", "must be a JSON object, got a list"),
     ('"text"', "must be a JSON object, got a string"),
+    ("[" * 100_000, "request body is nested too deeply to be parsed"),
+    ('{"record": {"age": 1' + "0" * 5000 + "}}", "request body is not valid JSON: Exceeds the limit (4300 digits)"),
+    (b'{"record": "\xff"}', "request body is not valid UTF-8: invalid start byte at byte 12"),
+    ('{"record": "\ud800"}', "request body is not valid Unicode text (it holds a lone surrogate)"),  # a raw one
 ])
 def test_body_errors_name_the_problem(body, expected):
-    assert expected in error_of(serving.parse_json_body, body)
+    assert expected in error_of(requests.parse_json_body, body)
 
 
-def test_body_accepts_bytes():
-    assert serving.parse_json_body(b'{"a": 1}') == {"a": 1}
+def test_body_accepts_bytes_base64_and_duplicate_keys():
+    assert requests.parse_json_body(b'{"a": 1}') == {"a": 1}
+    assert requests.parse_json_body(base64.b64encode('{"a": "é"}'.encode()).decode(), base64_encoded=True) == {"a": "é"}
+    assert requests.parse_json_body('{"a": 1, "a": 2}') == {"a": 2}  # JSON semantics: the last one wins
+    assert requests.parse_json_body('{"a": "\\ud800"}') == {"a": "\ud800"}  # escaped: valid JSON; checked per field
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("not base64!", "request body is not valid base64"),
+    (base64.b64encode(b'{"a": "\xff"}').decode(), "request body is not valid UTF-8"),
+])
+def test_base64_body_errors(body, expected):
+    assert expected in error_of(requests.parse_json_body, body, base64_encoded=True)
+
+
+def test_body_larger_than_the_cap_is_413_naming_the_size():
+    body = json.dumps({"record": {"plan": "x" * requests.MAX_BODY_BYTES}})
+    assert error_of(requests.parse_json_body, body, status=413) == (
+        f"request body is {len(body):,} bytes: at most 1,000,000 bytes per request")
+    encoded = base64.b64encode(body.encode()).decode()
+    assert "at most 1,000,000 bytes" in error_of(requests.parse_json_body, encoded, base64_encoded=True, status=413)
+    multibyte = "é" * (requests.MAX_BODY_BYTES // 2 + 1)  # fewer characters than the cap, more bytes
+    assert "at most 1,000,000 bytes" in error_of(requests.parse_json_body, f'"{multibyte}"', status=413)
 
 
 # ------------------------------------------------------------------------------------------- predict request
 def test_predict_request_defaults_the_model_and_keeps_records():
-    req = serving.parse_predict_request({"record": {"age": 1}}, "demo")
+    req = requests.parse_predict_request({"record": {"age": 1}}, "demo")
     assert (req.model, req.records, req.single) == ("demo", [{"age": 1}], True)
-    req = serving.parse_predict_request({"model": "churn-2", "records": [{"age": 1}, {"age": 2}]}, "demo")
+    req = requests.parse_predict_request({"model": "churn-2", "records": [{"age": 1}, {"age": 2}]}, "demo")
     assert (req.model, len(req.records), req.single) == ("churn-2", 2, False)
-    assert serving.parse_predict_request({"model": None, "record": {}}, "demo").model == "demo"
+    assert requests.parse_predict_request({"model": None, "record": {}}, "demo").model == "demo"
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -66,71 +96,130 @@ def test_predict_request_defaults_the_model_and_keeps_records():
     ({"record": {}, "records": [{}]}, "either 'record' or 'records'"),
     ({"records": [{"age": 1}] * 101}, "too many records: 101 (at most 100"),
     ({"model": "Bad Name!", "record": {}}, "'model' must be a model name"),
-    ({"model": 7, "record": {}}, "'model' must be a model name"),
+    ({"model": 7, "record": {}}, "'model' must be a model name matching ^[a-z0-9][a-z0-9-]{0,39}$, got 7"),
+    ({"model": ["demo"], "record": {}}, "got a list"),
+    ({"model": "demo\ud800", "record": {}}, 'got "demo\\ud800"'),
 ])
 def test_predict_request_errors(body, expected):
-    assert expected in error_of(serving.parse_predict_request, body, "demo")
+    assert expected in error_of(requests.parse_predict_request, body, "demo")
 
 
 def test_model_name_rule_is_the_spec_rule():
     from evergreen.spec import NAME_RE
 
-    assert serving.MODEL_NAME_RE.pattern == NAME_RE.pattern
+    assert requests.MODEL_NAME_RE.pattern == NAME_RE.pattern
 
 
-# ------------------------------------------------------------------------------------------- features
-def test_features_from_dicts():
+# ------------------------------------------------------------------------------------------- feeds
+def test_feeds_from_dicts():
     records = [
         {"age": 42, "income": "58000.5", "plan": "pro", "region": "north", "extra": 1},
         {"age": None, "income": "", "plan": None},  # region missing
         {"age": " 7 ", "income": 1e5, "plan": 3, "region": True, "other": "x"},
+        {"age": "NA", "income": "1e3", "plan": " pro ", "region": "na"},
     ]
-    f = serving.build_features(records, NUMERIC, CATEGORICAL)
-    assert f.numeric.dtype == np.float32 and f.numeric.shape == (3, 2)
-    np.testing.assert_array_equal(f.numeric, np.array([[42, 58000.5], [np.nan, np.nan], [7, 1e5]], dtype=np.float32))
-    assert f.categorical.tolist() == [["pro", "north"], ["", ""], ["3", "True"]]
+    f = feeds.build_feeds(records, NUMERIC, CATEGORICAL)
+    assert f.numeric.dtype == np.float32 and f.numeric.shape == (4, 2)
+    np.testing.assert_array_equal(f.numeric, np.array([[42, 58000.5], [np.nan, np.nan], [7, 1e5], [np.nan, 1000]],
+                                                      dtype=np.float32))
+    assert f.categorical.tolist() == [["pro", "north"], ["", ""], ["3", "True"], ["pro", ""]]
     assert f.ignored_fields == ["extra", "other"]
     # the log keeps the record as received, model fields only
     assert f.received[0] == {"age": 42, "income": "58000.5", "plan": "pro", "region": "north"}
     assert f.received[1] == {"age": None, "income": "", "plan": None}
+    assert f.received[3] == {"age": "NA", "income": "1e3", "plan": " pro ", "region": "na"}
 
 
-def test_features_without_one_kind_of_column():
-    f = serving.build_features([{"age": 1}], ["age"], [])
+def test_feeds_without_one_kind_of_column():
+    f = feeds.build_feeds([{"age": 1}], ["age"], [])
     assert f.categorical is None and f.numeric.tolist() == [[1.0]]
-    f = serving.build_features([{"plan": "pro"}], [], ["plan"])
+    f = feeds.build_feeds([{"plan": "pro"}], [], ["plan"])
     assert f.numeric is None and f.categorical.tolist() == [["pro"]]
 
 
 @pytest.mark.parametrize(("records", "single", "expected"), [
-    ([{"age": "forty"}], False, 'records[0].age must be a number or a numeric string, got "forty"'),
-    ([{"age": 1}, {"age": 2, "income": "12abc"}], False, "records[1].income must be a number"),
-    ([{"age": True}], True, "record.age must be a number or a numeric string, got true (a boolean)"),
-    ([{"age": [1]}], True, "record.age must be a number or a numeric string, got a list"),
-    ([{"age": "1_000"}], True, "record.age must be a number"),
-    ([{"age": 1e39}], False, "records[0].age is out of range for a float32 feature"),
-    ([{"age": 10**400}], False, "records[0].age is out of range"),
+    ([{"age": "forty"}], False, 'records[0].age is not a number, got "forty"'),
+    ([{"age": 1}, {"age": 2, "income": "12abc"}], False, 'records[1].income is not a number, got "12abc"'),
+    ([{"age": True}], True, "record.age is a boolean, not a number, got true"),
+    ([{"age": [1]}], True, "record.age must be a number or a numeric string, not list"),
+    ([{"age": "1_000"}], True, 'record.age is not a number, got "1_000"'),
+    ([{"age": "١٢"}], True, 'record.age is not a number, got "١٢"'),
+    ([{"age": "inf"}], True, 'record.age is not a number, got "inf"'),
+    ([{"age": 1e39}], False, "records[0].age is out of range for a float32 feature, got 1e+39"),
+    ([{"age": 10**400}], False, "records[0].age is out of range for a float32 feature, got 1000000000"),
     ([{"age": "1e999"}], False, "records[0].age is out of range"),
-    ([{"plan": {"a": 1}}], False, "records[0].plan must be a string, a number or null, got an object"),
-    ([{"plan": "x" * 5000}], False, "records[0].plan is longer than 1024 characters"),
+    ([{"plan": {"a": 1}}], False, "records[0].plan must be a string, a number or null, not dict"),
+    ([{"plan": "x" * 5000}], False, 'records[0].plan is longer than 1024 characters, got "xxxxxx'),
+    ([{"plan": 10**2000}], False, "records[0].plan is longer than 1024 characters"),
+    ([{"plan": "pro\ud800"}], True, 'record.plan is not valid Unicode text (it holds a lone surrogate), got "pro\\ud800"'),
     ([{"age": 1}, "text"], False, "records[1] must be a JSON object, got a string"),
     ([[1, 2]], True, "record must be a JSON object, got a list"),
     ([{"age": 1}, {"height": 180}], False, "records[1] has none of the model's features"),
+    ([{"age": 1, **{f"f{i}": i for i in range(1000)}}], True, "record has 1,001 fields (at most 1,000 per record)"),
+    ([{"age": 1, "x" * 257: 1}], True, "record has a field name longer than 256 characters"),
+    ([{"age": 1, "a\udc80": 1}], True, "record has a field name that is not valid Unicode text"),
+    ([{"age": "0" * 300_000 + "1"}], True, "record is too large to log: its features take 300,012 bytes "
+                                           "(at most 300,000)"),
 ])
-def test_feature_errors_name_record_and_field(records, single, expected):
-    assert expected in error_of(serving.build_features, records, NUMERIC, CATEGORICAL, single=single)
+def test_feed_errors_name_record_field_and_reason(records, single, expected):
+    assert expected in error_of(feeds.build_feeds, records, NUMERIC, CATEGORICAL, single=single)
+
+
+def test_the_first_bad_record_is_named_first():
+    records = [{"age": 1, "plan": "ok"}, {"age": 1, "plan": {"x": 1}}, {"age": "bad"}]
+    assert error_of(feeds.build_feeds, records, NUMERIC, CATEGORICAL).startswith("records[1].plan")
 
 
 def test_all_null_record_is_valid_and_missing():
-    f = serving.build_features([{"age": None, "plan": None}], NUMERIC, CATEGORICAL)
+    f = feeds.build_feeds([{"age": None, "plan": None}], NUMERIC, CATEGORICAL)
     assert np.isnan(f.numeric).all() and f.categorical.tolist() == [["", ""]]
 
 
 def test_storable_numbers_for_dynamodb():
-    assert serving.storable(1.5) == 1.5 and serving.storable("x") == "x" and serving.storable(None) is None
-    assert serving.storable(10**40) == str(10**40)
-    assert serving.storable(1e-200) == "1e-200" and serving.storable(1e200) == "1e+200"
-    assert serving.storable(True) is True and serving.storable(0.0) == 0.0
+    assert feeds.storable(1.5) == 1.5 and feeds.storable("x") == "x" and feeds.storable(None) is None
+    assert feeds.storable(10**40) == str(10**40)
+    assert feeds.storable(1e-200) == "1e-200" and feeds.storable(1e200) == "1e+200"
+    assert feeds.storable(True) is True and feeds.storable(0.0) == 0.0
+
+
+# ------------------------------------------------------------------------------------------- parity with training
+def csv_texts(values: list[Any]) -> list[str]:
+    """The values as cells of a CSV file, read back: what ingest hands to evergreen.features."""
+    out = io.StringIO()
+    csv.writer(out).writerows([v] for v in values)  # None is written as an empty cell
+    return [row[0] if row else "" for row in csv.reader(io.StringIO(out.getvalue()))]
+
+
+CAFE_NFC, CAFE_NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+
+
+def test_serving_feeds_equal_the_training_inputs_for_the_same_values():
+    ages = ["1e3", " 12 ", "NA", "", None, 42, 23.5, "-.5", "NaN", 0.1]
+    plans = [" pro ", "pro", "NA", "", None, CAFE_NFC, CAFE_NFD, "n/a", 3, True]
+    assert CAFE_NFC != CAFE_NFD
+    records = [{"age": a, "plan": p} for a, p in zip(ages, plans, strict=True)]
+
+    served = feeds.build_feeds(records, ["age"], ["plan"]).inputs
+    age_column, age_invalid = features.numeric_column(csv_texts(ages))
+    plan_column, plan_invalid = features.categorical_column(csv_texts(plans))
+    trained = features.model_inputs([age_column], [plan_column], len(records))
+
+    assert (age_invalid, plan_invalid) == ([], [])
+    assert served.keys() == trained.keys() == {"numeric", "categorical"}
+    assert served["numeric"].dtype == trained["numeric"].dtype == np.float32
+    np.testing.assert_array_equal(served["numeric"], trained["numeric"])  # NaN where missing, on both
+    assert served["categorical"].tolist() == trained["categorical"].tolist()
+    assert served["numeric"][:, 0].tolist()[:2] == [1000.0, 12.0]
+    assert served["categorical"][:, 0].tolist() == ["pro", "pro", "", "", "", CAFE_NFC, CAFE_NFC, "", "3", "True"]
+
+
+@pytest.mark.parametrize("sent", ["inf", "1e999", 1e999])
+def test_an_infinite_value_is_invalid_on_both_paths(sent):
+    """Training makes the cell missing and counts it; serving refuses the request, naming the field."""
+    column, invalid = features.numeric_column(csv_texts([sent]))
+    assert math.isnan(column[0]) and [c.row for c in invalid] == [0]
+    message = error_of(feeds.build_feeds, [{"age": sent}], ["age"], ["plan"], single=True)
+    assert message.startswith(("record.age is not a number", "record.age is out of range for a float32 feature"))
 
 
 # ------------------------------------------------------------------------------------------- outputs
@@ -142,7 +231,7 @@ class _FakeChampion:
 def test_format_predictions_for_a_classifier():
     now = datetime(2026, 11, 23, 2, 15, 7, 123456, tzinfo=UTC)
     proba = np.array([[0.1, 0.7, 0.2], [0.3333333, 0.3333333, 0.3333334]], dtype=np.float32)
-    preds, items = serving.format_predictions(_FakeChampion(), np.array(["gold", "silver"]), proba,
+    preds, items = predict.format_predictions(_FakeChampion(), np.array(["gold", "silver"]), proba,
                                               [{"age": 1}, {"age": 2}], now)
     assert preds[0]["prediction"] == "gold"
     assert preds[0]["probabilities"] == {"bronze": 0.1, "gold": 0.7, "silver": 0.2}
@@ -159,56 +248,166 @@ def test_format_predictions_for_a_regressor():
     class Reg(_FakeChampion):
         problem_type, classes, regression_tolerance = "regression", None, 2.5
 
-    preds, items = serving.format_predictions(Reg(), np.array([np.float32(12.3)], dtype=np.float64), None,
+    preds, items = predict.format_predictions(Reg(), np.array([np.float32(12.3)], dtype=np.float64), None,
                                               [{"age": 1}], datetime.now(UTC))
     assert preds == [{"prediction_id": preds[0]["prediction_id"], "prediction": 12.3}]
     assert items[0]["regression_tolerance"] == 2.5 and items[0]["problem_type"] == "regression"
 
 
-# ------------------------------------------------------------------------------------------- feedback
-@pytest.mark.parametrize(("prediction", "label", "quality"), [
-    ("gold", "gold", 1.0), ("gold", "silver", 0.0), ("1", 1, 1.0), ("True", True, 1.0), ("1", 1.0, 0.0),
-])
-def test_classification_quality_compares_str_label(prediction, label, quality):
-    assert serving.score_feedback("classification", prediction, label, None) == serving.Score(quality, None)
-
-
-def test_regression_quality_uses_the_tolerance():
-    assert serving.score_feedback("regression", 10.0, 11.0, 1.0) == serving.Score(1.0, 1.0)
-    assert serving.score_feedback("regression", 10.0, "8.5", 1.0) == serving.Score(0.0, 1.5)
-    assert serving.score_feedback("regression", 10.0, 12, None) == serving.Score(None, 2.0)
-    for bad in ("many", True, "inf", 1e999):
-        with pytest.raises(ValueError):
-            serving.score_feedback("regression", 10.0, bad, 1.0)
-
-
+# ------------------------------------------------------------------------------------------- feedback request
 @pytest.mark.parametrize(("body", "expected"), [
     ({}, "no feedback"),
     ({"feedback": []}, "no feedback: 'feedback' is empty"),
     ({"feedback": "x"}, "'feedback' must be a list of objects, got a string"),
-    ({"feedback": [{"prediction_id": "a", "label": 1}] * 101}, "too many feedback items: 101"),
+    ({"feedback": [{"prediction_id": str(i), "label": 1} for i in range(101)]}, "too many feedback items: 101"),
     ({"prediction_id": "a", "label": 1, "feedback": []}, "not both"),
     ({"prediction_id": "a"}, "label is missing"),
-    ({"prediction_id": "a", "label": None}, "label is missing"),
+    ({"prediction_id": "a", "label": None}, "label is missing (null is not a label)"),
     ({"prediction_id": "", "label": 1}, "prediction_id must be a non-empty string"),
+    ({"prediction_id": "a" * 129, "label": 1}, "(at most 128 characters)"),
+    ({"prediction_id": "a\ud800", "label": 1}, 'prediction_id must be a non-empty string of valid Unicode text'),
     ({"feedback": [{"prediction_id": "a", "label": 1}, {"prediction_id": 5, "label": 1}]},
      "feedback[1].prediction_id must be a non-empty string"),
-    ({"feedback": [{"prediction_id": "a", "label": [1]}]}, "feedback[0].label must be a string or a number"),
+    ({"feedback": [{"prediction_id": "a", "label": [1]}]}, "feedback[0].label must be a string, a number or a boolean, "
+                                                           "got a list"),
+    ({"feedback": [{"prediction_id": "a", "label": {"x": 1}}]}, "got an object"),
     ({"feedback": [{"prediction_id": "a", "label": 1}, 7]}, "feedback[1] must be an object"),
+    ({"prediction_id": "a", "label": "x" * 257}, "label is longer than 256 characters"),
+    ({"prediction_id": "a", "label": "\ud800"}, "label is not valid Unicode text (it holds a lone surrogate)"),
+    ({"feedback": [{"prediction_id": "a", "label": "yes"}, {"prediction_id": "b", "label": "no"},
+                   {"prediction_id": "a", "label": "no"}]},
+     "feedback[2].prediction_id repeats feedback[0].prediction_id: send one label per prediction"),
 ])
 def test_feedback_request_errors(body, expected):
-    assert expected in error_of(serving.parse_feedback_request, body)
+    assert expected in error_of(requests.parse_feedback_request, body)
 
 
 def test_feedback_request_forms():
-    assert serving.parse_feedback_request({"prediction_id": "a", "label": "gold"}) == [serving.FeedbackItem("a", "gold")]
-    items = serving.parse_feedback_request({"feedback": [{"prediction_id": "a", "label": 0}, {"prediction_id": "b", "label": "x"}]})
-    assert [i.prediction_id for i in items] == ["a", "b"]
+    assert requests.parse_feedback_request({"prediction_id": "a", "label": "gold"}) == [
+        requests.FeedbackItem("a", "gold", "")]
+    items = requests.parse_feedback_request({"feedback": [{"prediction_id": "a", "label": 0},
+                                                          {"prediction_id": "b", "label": "x"}]})
+    assert [(i.prediction_id, i.where) for i in items] == [("a", "feedback[0]."), ("b", "feedback[1].")]
+
+
+# ------------------------------------------------------------------------------------------- labels
+CLASSIFIED = {"prediction_id": "p", "problem_type": "classification", "prediction": "yes",
+              "probabilities": {"yes": 0.75, "no": 0.25}, "model_name": "demo"}
+REGRESSED = {"prediction_id": "r", "problem_type": "regression", "prediction": 10.0, "regression_tolerance": 1.0,
+             "model_name": "spend"}
+
+
+def item_label(label: Any, item: dict[str, Any] = CLASSIFIED) -> str | float:
+    return feedback.canonical_label(item, requests.FeedbackItem(item["prediction_id"], label, ""))
+
+
+@pytest.mark.parametrize(("label", "canonical"), [
+    ("yes", "yes"), (" yes ", "yes"), ("no", "no"),
+])
+def test_classification_labels_become_the_class(label, canonical):
+    assert item_label(label) == canonical
+
+
+def test_numbers_and_booleans_are_classes_by_their_text():
+    item = {**CLASSIFIED, "probabilities": {"0": 0.5, "1": 0.5, "True": 0.0, "2.5": 0.0}}
+    assert [item_label(v, item) for v in (1, 0, True, 2.5, "1")] == ["1", "0", "True", "2.5", "1"]
+    assert "label 1.0 is not one of the model's classes" in error_of(item_label, 1.0, item)
+
+
+@pytest.mark.parametrize(("label", "expected"), [
+    ("maybe", "label 'maybe' is not one of the model's classes ['no', 'yes']"),
+    (1, "label 1 is not one of the model's classes ['no', 'yes']"),
+    (True, "label True is not one of the model's classes ['no', 'yes']"),
+    ("Yes", "label 'Yes' is not one of the model's classes ['no', 'yes']"),
+    ("x" * 2000, "label 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... is not one of the model's classes ['no', 'yes']"),
+    ("NA", "label 'NA' is a missing value, not a label"),
+    ("", "label '' is a missing value, not a label"),
+])
+def test_classification_labels_outside_the_classes_are_refused(label, expected):
+    assert error_of(item_label, label) == expected
+
+
+def test_regression_labels_are_finite_numbers():
+    assert item_label(11, REGRESSED) == 11.0 and isinstance(item_label(11, REGRESSED), float)
+    assert item_label(" 8.5 ", REGRESSED) == 8.5 and item_label("1e3", REGRESSED) == 1000.0
+    for bad, expected in [("many", 'label "many" is not a number (the model is a regressor)'),
+                          (True, "label true is a boolean, not a number"),
+                          ("inf", 'label "inf" is not a number'),
+                          (1e999, "label Infinity is out of range"),
+                          ("NA", 'label "NA" is a missing value, not a label')]:
+        assert error_of(item_label, bad, REGRESSED).startswith(expected)
+
+
+class FakeLog:
+    """prediction_log.get / set_label over a dict, counting writes."""
+
+    def __init__(self, monkeypatch, items: list[dict[str, Any]]) -> None:
+        self.items = {i["prediction_id"]: dict(i) for i in items}
+        self.writes: list[tuple[str, Any]] = []
+        monkeypatch.setattr(prediction_log, "get", lambda table, pid: dict(self.items[pid]) if pid in self.items else None)
+        monkeypatch.setattr(prediction_log, "set_label", self.set_label)
+
+    def set_label(self, table, pid, label, feedback_at) -> bool:
+        if pid not in self.items:
+            return False
+        self.writes.append((pid, label))
+        self.items[pid] |= {"label": label, "feedback_at": feedback_at}
+        return True
+
+
+def post(body: dict[str, Any]) -> dict[str, Any]:
+    return feedback.record_feedback(requests.parse_feedback_request(body), predictions_table=None)
+
+
+def test_one_label_per_prediction(monkeypatch):
+    log = FakeLog(monkeypatch, [CLASSIFIED, REGRESSED])
+    out = post({"feedback": [{"prediction_id": "p", "label": " yes "}, {"prediction_id": "r", "label": "12"},
+                             {"prediction_id": "gone", "label": "yes"}]})
+    assert out == {"accepted": 2, "results": [
+        {"prediction_id": "p", "status": "recorded", "quality": 1.0},
+        {"prediction_id": "r", "status": "recorded", "quality": 0.0, "abs_error": 2.0},
+        {"prediction_id": "gone", "status": "unknown_prediction"},
+    ]}
+    assert log.writes == [("p", "yes"), ("r", 12.0)]  # canonical: the class, the number
+
+    # the same labels again (as sent or canonical): acknowledged, nothing written
+    out = post({"feedback": [{"prediction_id": "p", "label": "yes"}, {"prediction_id": "r", "label": 12}]})
+    assert [r.get("duplicate") for r in out["results"]] == [True, True] and out["accepted"] == 2
+    assert len(log.writes) == 2
+
+    # a different label replaces the first one
+    out = post({"prediction_id": "p", "label": "no"})
+    assert out["results"] == [{"prediction_id": "p", "status": "recorded", "quality": 0.0, "replaced": True}]
+    assert log.items["p"]["label"] == "no" and log.writes[-1] == ("p", "no")
+
+
+def test_labels_are_all_checked_before_any_is_written(monkeypatch):
+    log = FakeLog(monkeypatch, [CLASSIFIED, REGRESSED])
+    message = error_of(post, {"feedback": [{"prediction_id": "p", "label": "yes"},
+                                           {"prediction_id": "r", "label": "lots"}]})
+    assert message == 'feedback[1].label "lots" is not a number (the model is a regressor)'
+    assert log.writes == []
+
+
+def test_a_prediction_that_expired_meanwhile_is_unknown(monkeypatch):
+    log = FakeLog(monkeypatch, [CLASSIFIED])
+    monkeypatch.setattr(prediction_log, "set_label", lambda *a: False)
+    assert post({"prediction_id": "p", "label": "yes"})["results"] == [{"prediction_id": "p",
+                                                                        "status": "unknown_prediction"}]
+    assert log.writes == []
 
 
 def test_only_unknown():
-    assert serving.only_unknown({"results": [{"status": "unknown_prediction"}]})
-    assert not serving.only_unknown({"results": [{"status": "unknown_prediction"}, {"status": "recorded"}]})
+    assert feedback.only_unknown({"results": [{"status": "unknown_prediction"}]})
+    assert not feedback.only_unknown({"results": [{"status": "unknown_prediction"}, {"status": "recorded"}]})
+
+
+def test_messages_show_values_short_and_without_lone_surrogates():
+    assert shown("x" * 100) == '"' + "x" * 36 + "..."
+    assert shown("\ud800") == '"\\ud800"' and shown("é") == '"é"' and shown({"a": 1}) == "an object"
+    assert shown_repr("\ud800") == "'\\ud800'" and shown_repr(["no", "yes"]) == "['no', 'yes']"
+    for text in (shown("a\udc80" * 30), shown_repr("a\udc80" * 30)):
+        text.encode("utf-8")  # never raises
 
 
 # ------------------------------------------------------------------------------------------- model cache (fakes)
@@ -256,9 +455,9 @@ def _alias(model, version, sha=None):
 def test_cache_reads_the_alias_once_per_ttl_and_keeps_the_last_good_model(onnx_models):
     v1, v2 = onnx_models
     registry, s3, clock, emitted = FakeRegistry(), FakeS3(), Clock(), []
-    cache = serving.ModelCache(registry=registry, s3=s3, bucket="b", ttl_seconds=30, clock=clock,
-                               emit_metric=lambda *a: emitted.append(a))
-    with pytest.raises(serving.ModelUnavailable, match="no champion model for 'demo' yet"):
+    cache = champion.ModelCache(registry=registry, s3=s3, bucket="b", ttl_seconds=30, clock=clock,
+                                emit_metric=lambda *a: emitted.append(a))
+    with pytest.raises(ModelUnavailable, match="no champion model for 'demo' yet"):
         cache.get("demo")
     clock.now += 31
     s3.objects["models/demo/v000001/model.onnx"] = v1.onnx_bytes
@@ -288,14 +487,14 @@ def test_cache_refuses_a_schema_that_does_not_match_the_graph(onnx_models):
     registry, s3 = FakeRegistry(), FakeS3()
     s3.objects["models/demo/v000001/model.onnx"] = v1.onnx_bytes
     registry.alias = _alias(v1, 1) | {"columns": {**v1.columns, "numeric": ["age"]}}
-    cache = serving.ModelCache(registry=registry, s3=s3, bucket="b")
-    with pytest.raises(serving.ModelUnavailable, match=r"input 'numeric' has shape \[None, 2\], the schema has 1"):
+    cache = champion.ModelCache(registry=registry, s3=s3, bucket="b")
+    with pytest.raises(ModelUnavailable, match=r"input 'numeric' has shape \[None, 2\], the schema has 1"):
         cache.get("demo")
     registry.alias = _alias(v1, 1) | {"columns": {**v1.columns, "classes": ["a", "b"]}}
-    cache = serving.ModelCache(registry=registry, s3=s3, bucket="b")
-    with pytest.raises(serving.ModelUnavailable, match="probabilities have shape"):
+    cache = champion.ModelCache(registry=registry, s3=s3, bucket="b")
+    with pytest.raises(ModelUnavailable, match="probabilities have shape"):
         cache.get("demo")
     registry.alias = _alias(v1, 1) | {"sha256": None}
-    cache = serving.ModelCache(registry=registry, s3=s3, bucket="b")
-    with pytest.raises(serving.ModelUnavailable, match="no sha256"):
+    cache = champion.ModelCache(registry=registry, s3=s3, bucket="b")
+    with pytest.raises(ModelUnavailable, match="no sha256"):
         cache.get("demo")

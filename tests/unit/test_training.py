@@ -9,13 +9,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from evergreen.contracts import ColumnSchema
-from evergreen.data import Frame, build_frame, infer_schema, read_csv, split_frame
+from evergreen.csvfile import read_csv
+from evergreen.data import Frame, build_frame, split_frame
+from evergreen.schema import infer_schema
+import evergreen.spec as spec_module
 from evergreen.spec import Candidate, ModelSpec
 from evergreen.synthetic import HEADER, make_churn
 from evergreen.training import (
+    DEFAULT_MAX_DEPTH,
     MAX_BOOSTING_ITER,
     MAX_DEPTH,
     MAX_ESTIMATORS,
+    MAX_LEAF_NODES,
     build_pipeline,
     evaluate_pipeline,
     fit_candidate,
@@ -31,23 +36,45 @@ CHURN_SPEC = ModelSpec.model_validate({
 
 def churn_frame(n: int, seed: int, drift: float, schema: ColumnSchema | None = None) -> tuple[Frame, ColumnSchema]:
     header, rows = read_csv(make_churn(n, seed, drift), source="churn")
-    schema = schema or infer_schema(header, rows, CHURN_SPEC)
-    return build_frame(header, rows, schema)[0], schema
+    schema = schema or infer_schema(header, rows, CHURN_SPEC).schema
+    return build_frame(header, rows, schema).frame, schema
 
 
 def candidate(family: str, **params) -> Candidate:
     return Candidate(candidate_id="c000", family=family, params=params)
 
 
-def test_resolve_params_applies_defaults_and_serving_caps():
+def test_resolve_params_applies_defaults_and_resolves_null_to_the_cap():
     assert resolve_params("random_forest", {}) == {"max_depth": 12, "n_estimators": 100}
-    assert resolve_params("extra_trees", {"n_estimators": 1000, "max_depth": None}) == {
+    assert resolve_params("extra_trees", {"n_estimators": MAX_ESTIMATORS, "max_depth": None}) == {
         "max_depth": MAX_DEPTH, "n_estimators": MAX_ESTIMATORS}
     assert resolve_params("decision_tree", {"max_depth": 4}) == {"max_depth": 4}
-    assert resolve_params("hist_gradient_boosting", {"max_iter": 5000})["max_iter"] == MAX_BOOSTING_ITER
+    assert resolve_params("hist_gradient_boosting", {}) == {"max_iter": 100}  # sklearn's own depth/leaf defaults
+    assert resolve_params("hist_gradient_boosting", {"max_iter": MAX_BOOSTING_ITER, "max_depth": None, "max_leaf_nodes": None}) == {
+        "max_iter": MAX_BOOSTING_ITER, "max_depth": MAX_DEPTH, "max_leaf_nodes": MAX_LEAF_NODES}
     assert resolve_params("logistic_regression", {"C": 2.0}) == {"C": 2.0, "max_iter": 1000}
-    with pytest.raises(ValueError, match=r"does not take \['alpha'\]"):
-        resolve_params("random_forest", {"alpha": 1})
+    assert resolve_params("random_forest", {"class_weight": "balanced"}, "classification")["class_weight"] == "balanced"
+
+
+@pytest.mark.parametrize("family,params,problem_type,message", [
+    ("random_forest", {"alpha": 1}, None, r"does not take \['alpha'\]"),
+    ("svm", {}, None, "unknown family 'svm'"),
+    ("extra_trees", {"n_estimators": 1000}, None, r"n_estimators: at most 200 \(serving-size cap\), got 1000"),
+    ("hist_gradient_boosting", {"max_iter": 5000}, None, "max_iter: at most 500"),
+    ("decision_tree", {"max_depth": 17}, None, "max_depth: at most 16"),
+    ("random_forest", {"max_depth": True}, None, "max_depth: must be an integer or null, got True"),
+    ("logistic_regression", {"C": float("nan")}, None, "C: must be finite"),
+    ("random_forest", {"class_weight": "balanced"}, "regression", "class_weight is only for classification"),
+])
+def test_resolve_params_refuses_what_the_spec_rules_refuse_never_lowers(family, params, problem_type, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_params(family, params, problem_type)
+
+
+def test_resolve_params_uses_the_spec_caps():
+    assert (MAX_DEPTH, MAX_ESTIMATORS, MAX_BOOSTING_ITER, DEFAULT_MAX_DEPTH) == (
+        spec_module.MAX_DEPTH, spec_module.MAX_ESTIMATORS, spec_module.MAX_BOOSTING_ITER, spec_module.DEFAULT_MAX_DEPTH)
+    assert spec_module.PARAMS["random_forest"][1]["n_estimators"].high == MAX_ESTIMATORS
 
 
 SCHEMA = ColumnSchema(numeric=["a", "b"], categorical=["c"], target="y", problem_type="classification", classes=["n", "y"])
@@ -70,9 +97,11 @@ def test_preprocessing_per_family_uses_integer_columns():
     assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore" and encoder.sparse_output is False
     assert linear.named_steps["model"].random_state == 3
 
-    forest = build_pipeline("random_forest", {"n_estimators": 999}, SCHEMA, random_state=1)
+    forest = build_pipeline("random_forest", {"n_estimators": MAX_ESTIMATORS}, SCHEMA, random_state=1)
     assert isinstance(steps_of(forest)["numeric"], SimpleImputer)  # trees never see raw NaN
-    assert forest.named_steps["model"].n_estimators == MAX_ESTIMATORS
+    assert (forest.named_steps["model"].n_estimators, forest.named_steps["model"].max_depth) == (MAX_ESTIMATORS, 12)
+    with pytest.raises(ValueError, match="n_estimators: at most 200"):  # over the cap: refused, not lowered
+        build_pipeline("random_forest", {"n_estimators": 999}, SCHEMA, random_state=1)
 
     boosting = build_pipeline("hist_gradient_boosting", {}, SCHEMA, random_state=1)
     assert steps_of(boosting)["numeric"] == "passthrough"  # raw NaN: exact in ONNX (FACTS)
@@ -133,7 +162,7 @@ def test_make_churn_is_deterministic_and_shaped():
     assert make_churn(300, seed=5, drift=1.0) != raw
     header, rows = read_csv(raw, source="churn")
     assert header == HEADER and len(rows) == 300
-    schema = infer_schema(header, rows, CHURN_SPEC)
+    schema = infer_schema(header, rows, CHURN_SPEC).schema
     assert len(schema.numeric) == 6 and schema.categorical == ["contract", "payment_method"]
     assert schema.classes == ["no", "yes"]
     assert any(row[header.index("monthly_charges")] == "" for row in rows)  # some values are missing

@@ -28,6 +28,12 @@ class SourceObject(_Model):
     bucket: str
     key: str
     version_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def source_id(self) -> str:
+        """One uploaded object version: what a duplicate delivery of its S3 event shares."""
+        return f"{self.bucket}/{self.key}#{self.version_id or '-'}#{self.etag or '-'}"
 
 
 class ColumnSchema(_Model):
@@ -56,6 +62,21 @@ class DatasetRef(_Model):
     profile_key: str
     rows: dict[str, int]  # {"train", "validation", "test", "raw", "dropped"}
     columns: ColumnSchema
+    quarantine_key: str | None = None  # the upload's rows left out, with the reason each (CSV)
+
+
+class ContractInfo(_Model):
+    """How this run's data relates to the model's locked data contract (evergreen.data_contract)."""
+
+    version: int  # the contract version the data follows
+    previous: int | None = None  # the locked version before this run; None for a model's first contract
+    changes: list[str] = Field(default_factory=list)  # what a declared new version changes
+    breaking: bool = False  # the champion cannot be judged on the new contract (declared in the spec)
+    notices: list[str] = Field(default_factory=list)  # columns left out, cells made missing, new categories
+
+    @property
+    def is_new(self) -> bool:
+        return self.previous != self.version
 
 
 class RunContext(_Model):
@@ -67,6 +88,7 @@ class RunContext(_Model):
     source: SourceObject | None = None
     spec: ModelSpec
     dataset: DatasetRef
+    contract: ContractInfo
     candidates: list[Candidate]
 
 
@@ -171,14 +193,17 @@ class PromoteResult(_Model):
     sha256: str
 
 
+Outcome = Literal["promoted", "rejected", "failed", "skipped"]
+
+
 class FinishInput(_Model):
     run_id: str
-    outcome: Literal["promoted", "rejected", "failed"]
+    outcome: Outcome
     state: dict[str, Any]  # the whole execution state: slots present so far
 
 
 class FinishResult(_Model):
     run_id: str
-    outcome: Literal["promoted", "rejected", "failed"]
+    outcome: Outcome
     model_name: str | None = None
     reason: str

@@ -1,17 +1,16 @@
-"""Tabular data: CSV in, a typed and cleaned Frame out, and the arrays a model takes.
+"""The Frame: cleaned, typed columns and the target; how it is built from rows of text, split,
+written and read back, and fed to models. numpy + stdlib only.
 
-numpy + stdlib only: the inference and monitoring Lambdas import this without scikit-learn or pandas.
-
-Conventions everywhere in Evergreen:
+Conventions everywhere in Evergreen (the coercion itself is evergreen.features, shared with serving):
   - numeric features are float32, NaN for missing (values are parsed with correct rounding to
     float32, so what a model sees in training, in ONNX and after a CSV round trip is bit-identical);
   - categorical features are object arrays of str, "" for missing (values stripped of whitespace);
-  - the target is str for classification and float64 for regression;
-  - the tokens "", "NA", "N/A", "null", "NaN", "?" (any case, surrounding whitespace ignored) mean missing.
+  - the target is str for classification and float64 for regression.
 
-Typical flow (ingest): ``read_csv`` -> ``infer_schema`` -> ``build_frame`` -> ``split_frame`` ->
-``frame_to_csv`` / ``profile`` / ``dataset_version``. Later steps read a split back with
-``frame_from_csv`` and feed models with ``model_matrix`` (scikit-learn) or ``model_inputs`` (ONNX).
+Typical flow (ingest): ``csvfile.read_csv`` -> ``schema.infer_schema`` (or the locked contract's
+columns) -> ``build_frame`` -> ``split_frame`` -> ``frame_to_csv`` / ``dataset_version``. Later steps
+read a split back with ``frame_from_csv`` and feed models with ``model_matrix`` (scikit-learn) or
+``model_inputs`` (ONNX).
 """
 
 from __future__ import annotations
@@ -21,29 +20,16 @@ import hashlib
 import io
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
+from evergreen import features
 from evergreen.contracts import ColumnSchema
-from evergreen.spec import ModelSpec
-
-MISSING_TOKENS = frozenset({"", "na", "n/a", "null", "nan", "?"})
-DELIMITERS = (",", ";", "\t")
-SNIFF_RECORDS = 200  # records read per candidate delimiter when sniffing
-TOP_CATEGORIES = 20  # categorical values kept by name in a profile; the rest count as OTHER
-OTHER = "__other__"
-QUANTILES = tuple(i / 10 for i in range(11))
-# the smallest magnitude that rounds to float32 infinity (float32 max plus half its ulp)
-_F32_LIMIT = 2.0**128 - 2.0**103
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
-
-
-class DataError(ValueError):
-    """The data cannot be used; the message names the problem precisely."""
+from evergreen.csvfile import records
+from evergreen.errors import DataError
 
 
 @dataclass
@@ -63,311 +49,135 @@ class Frame:
         return Frame(columns={name: values[index] for name, values in self.columns.items()}, target=self.target[index])
 
 
-# --- values ---------------------------------------------------------------------------------
+# --- cleaning -------------------------------------------------------------------------------
 
 
-def is_missing(text: str) -> bool:
-    return text.strip().lower() in MISSING_TOKENS
-
-
-def normalize_category(value: Any) -> str:
-    """One categorical value as the models see it: stripped text, "" for missing.
-
-    Accepts what a CSV or a JSON request holds: str, None, bool, int or float (NaN is missing).
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        text = value.strip()
-        return "" if text.lower() in MISSING_TOKENS else text
-    if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else repr(float(value))
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return normalize_category(str(value))
-
-
-def _parse_number(text: str) -> float | None:
-    """A finite float that fits float32, or None (missing tokens are handled by the caller)."""
-    text = text.strip()
-    if "_" in text:  # float() accepts "1_000"; a CSV should not
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    if not math.isfinite(value) or abs(value) >= _F32_LIMIT:
-        return None
-    return value
-
-
-def _to_float32_exact(values: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-    """float64 values parsed from `texts` -> float32, correctly rounded from the decimal text.
-
-    float() rounds the decimal to float64 and the cast rounds again; the two roundings differ from
-    one correct rounding only when the float64 lands exactly on a midpoint between two float32
-    neighbours. Those few values are decided again with exact decimal arithmetic.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = values.astype(np.float32)
-        finite = np.isfinite(values)
-        back = out.astype(np.float64)
-        direction = np.where(values > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
-        neighbour = np.nextafter(out, direction)
-        midpoint = (back + neighbour.astype(np.float64)) / 2
-    for i in np.flatnonzero(finite & (values != back) & (values == midpoint)):
-        exact = Decimal(texts[i].strip())  # Decimal comparisons are exact (no context rounding)
-        mid = Decimal(float(midpoint[i]))
-        if exact != mid:  # on the midpoint itself the cast already rounded half to even
-            low, high = sorted((out[i], neighbour[i]))
-            out[i] = high if exact > mid else low
-    return out
-
-
-def parse_numeric(texts: Sequence[str]) -> tuple[np.ndarray, int]:
-    """CSV texts -> float32 with NaN for missing; also the count of non-missing texts that did not parse."""
-    parsed = np.full(len(texts), np.nan, dtype=np.float64)
-    bad = 0
-    for i, text in enumerate(texts):
-        if is_missing(text):
-            continue
-        value = _parse_number(text)
-        if value is None:
-            bad += 1
-        else:
-            parsed[i] = value
-    return _to_float32_exact(parsed, texts), bad
-
-
-def format_float32(value: float) -> str:
-    """The shortest text that parses back (via parse_numeric) to the same float32; "" for NaN."""
-    value = np.float32(value)
-    return "" if np.isnan(value) else str(value)
-
-
-# --- reading CSV ------------------------------------------------------------------------------
-
-
-def _decode(raw: bytes, source: str) -> str:
-    if not raw or not raw.strip():
-        raise DataError(f"{source}: file is empty")
-    if b"\x00" in raw[:65536]:
-        raise DataError(f"{source}: file is not UTF-8 text (it contains NUL bytes: binary, or UTF-16?)")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: file is not UTF-8 text (invalid byte at offset {exc.start})") from exc
-
-
-def _records(text: str, delimiter: str, source: str, limit: int | None = None) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of every non-blank record; at most `limit` records."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
-    out: list[tuple[int, list[str]]] = []
-    try:
-        for fields in reader:
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # blank line
-            out.append((reader.line_num, fields))
-            if limit is not None and len(out) >= limit:
-                break
-    except csv.Error as exc:
-        raise DataError(f"{source}: upload is not a CSV: line {reader.line_num}: {exc}") from exc
-    return out
-
-
-def _sniff_delimiter(text: str, source: str) -> str:
-    """The delimiter among , ; tab whose first records are consistent and widest; ',' when unsure."""
-    consistent: list[tuple[int, str]] = []
-    widest: list[tuple[int, str]] = []
-    for delimiter in DELIMITERS:
-        try:
-            sample = _records(text, delimiter, source, SNIFF_RECORDS)
-        except DataError:
-            continue
-        if not sample:
-            continue
-        width = len(sample[0][1])
-        widest.append((width, delimiter))
-        if width > 1 and all(len(fields) == width for _, fields in sample):
-            consistent.append((width, delimiter))
-    # max() keeps the first of equals, i.e. DELIMITERS order
-    for found in (consistent, widest):
-        if found:
-            return max(found, key=lambda item: item[0])[1]
-    return ","
-
-
-def read_csv(raw: bytes, *, source: str) -> tuple[list[str], list[list[str]]]:
-    """Bytes of an upload -> (header, rows of str). Raises DataError naming what is wrong.
-
-    The delimiter is sniffed among comma, semicolon and tab. Rejected: empty or binary files, text
-    that is not UTF-8, a blank or duplicate header name, a first line that is all numbers (no
-    header), rows whose field count differs from the header's, a header without data rows.
-    Header names are stripped of surrounding whitespace; values are cleaned later (build_frame).
-    """
-    text = _decode(raw, source)
-    delimiter = _sniff_delimiter(text, source)
-    records = _records(text, delimiter, source)
-    if not records:
-        raise DataError(f"{source}: file is empty")
-    header_line, header = records[0]
-    header = [name.strip() for name in header]
-    blank = [i + 1 for i, name in enumerate(header) if not name]
-    if blank:
-        raise DataError(f"{source}: header (line {header_line}) has blank column names at positions {blank}")
-    duplicates = sorted(name for name, count in Counter(header).items() if count > 1)
-    if duplicates:
-        raise DataError(f"{source}: header (line {header_line}) has duplicate column names {duplicates}")
-    if all(_parse_number(name) is not None for name in header):
-        raise DataError(f"{source}: line {header_line} looks like data, not a header (every field is a number): {header[:5]}")
-    rows: list[list[str]] = []
-    for line, fields in records[1:]:
-        if len(fields) != len(header):
-            raise DataError(
-                f"{source}: upload is not a CSV ({_DELIMITER_NAMES[delimiter]}-separated): line {header_line} has "
-                f"{len(header)} fields, line {line} has {len(fields)}"
-            )
-        rows.append(fields)
-    if not rows:
-        raise DataError(f"{source}: the header has no data rows under it")
-    return header, rows
-
-
-# --- schema and frame -------------------------------------------------------------------------
-
-
-def _column(rows: Sequence[Sequence[str]], index: int) -> list[str]:
+def column(rows: Sequence[Sequence[str]], index: int) -> list[str]:
     return [row[index] for row in rows]
 
 
-def _describe(values: Sequence[str], limit: int = 5) -> str:
+def describe(values: Sequence[Any], limit: int = 5) -> str:
+    """The first `limit` distinct values, quoted (long ones cut): for error messages."""
     distinct = list(dict.fromkeys(values))
-    shown = ", ".join(repr(v) for v in distinct[:limit])
+    shown = ", ".join(repr(v if not isinstance(v, str) or len(v) <= 40 else v[:37] + "...") for v in distinct[:limit])
     return shown + (f" and {len(distinct) - limit} more" if len(distinct) > limit else "")
 
 
-def infer_schema(header: Sequence[str], rows: Sequence[Sequence[str]], spec: ModelSpec) -> ColumnSchema:
-    """Decide the feature columns, their types and the classes.
+@dataclass
+class Targets:
+    """A target column parsed: values (str classes / float64), and which rows are missing or invalid."""
 
-    spec.features.numeric / .categorical force a type; spec.features.drop removes columns; any other
-    column is numeric when every non-missing value parses as a finite float (float32 range), else
-    categorical. Columns whose values are all missing carry nothing and are left out, even when the
-    spec names them (no imputer can be fitted on them). Column order follows the header.
-    Classification classes are the sorted distinct target strings (at least 2); a regression
-    target must be numeric. Rows with a missing target do not count towards spec.min_rows.
-    """
-    header = list(header)
-    if spec.target not in header:
-        raise DataError(f"target column {spec.target!r} not found; columns are {header}")
-    features = spec.features
-    for field, names in (("numeric", features.numeric), ("categorical", features.categorical)):
-        absent = [n for n in names if n not in header]
-        if absent:
-            raise DataError(f"spec.features.{field} names columns that are not in the data: {absent}; columns are {header}")
-    both = sorted(set(features.numeric) & set(features.categorical))
-    if both:
-        raise DataError(f"columns {both} are listed both as numeric and as categorical in spec.features")
+    values: np.ndarray
+    missing: np.ndarray  # bool
+    invalid: np.ndarray  # bool: present but not a class of the schema / not a finite number
+    invalid_values: list[str]
 
-    target_texts = [t.strip() for t in _column(rows, header.index(spec.target))]
-    present = [t for t in target_texts if t.lower() not in MISSING_TOKENS]
-    classes: list[str] | None = None
-    if spec.problem_type == "classification":
-        classes = sorted(set(present))
-        if len(classes) < 2:
-            found = f"only {classes[0]!r}" if classes else "no values"
-            raise DataError(f"target column {spec.target!r} has {found}; classification needs at least 2 classes")
-    else:
-        bad = [t for t in present if _parse_number(t) is None]
-        if bad:
-            raise DataError(
-                f"target column {spec.target!r} must be numeric for regression; {len(bad)} values are not: {_describe(bad)}"
-            )
-    if len(present) < spec.min_rows:
-        raise DataError(
-            f"only {len(present)} usable rows (rows with a target value); the spec requires at least {spec.min_rows}"
-        )
 
-    numeric: list[str] = []
-    categorical: list[str] = []
-    dropped = set(features.drop) | {spec.target}
-    for index, name in enumerate(header):
-        if name in dropped:
+def parse_targets(texts: Sequence[str], problem_type: str, classes: Sequence[str] | None = None) -> Targets:
+    """Labels go through the same text coercion as categorical features (stripped, NFC, missing
+    tokens); a regression target through the numeric one (but kept float64). With `classes`, a
+    label outside them is invalid."""
+    n = len(texts)
+    missing = np.zeros(n, dtype=bool)
+    invalid = np.zeros(n, dtype=bool)
+    bad: list[str] = []
+    if problem_type == "classification":
+        values = np.empty(n, dtype=object)
+        known = set(classes) if classes is not None else None
+        for i, text in enumerate(texts):
+            try:
+                label = features.category(text)
+            except features.InvalidValue:
+                label = None
+            values[i] = label or ""
+            if label == "":
+                missing[i] = True
+            elif label is None or (known is not None and label not in known):
+                invalid[i] = True
+                bad.append(text)
+        return Targets(values, missing, invalid, bad)
+    values = np.full(n, np.nan, dtype=np.float64)
+    for i, text in enumerate(texts):
+        try:
+            number = features.parse_number(text)
+        except features.InvalidValue:
+            invalid[i] = True
+            bad.append(text)
             continue
-        values = [v for v in _column(rows, index) if not is_missing(v)]
-        if not values:
-            continue  # all missing, even if the spec names it: nothing to learn, and imputers cannot fit it
-        if name in features.numeric:
-            numeric.append(name)
-        elif name in features.categorical:
-            categorical.append(name)
-        elif all(_parse_number(v) is not None for v in values):
-            numeric.append(name)
+        if math.isnan(number):
+            missing[i] = True
         else:
-            categorical.append(name)
-    if not numeric and not categorical:
-        raise DataError(f"no feature columns are left besides the target {spec.target!r}; columns are {header}")
-    return ColumnSchema(
-        numeric=numeric, categorical=categorical, target=spec.target, problem_type=spec.problem_type, classes=classes
-    )
+            values[i] = number
+    return Targets(values, missing, invalid, bad)
 
 
-def _columns_from_texts(
-    header: Sequence[str], rows: Sequence[Sequence[str]], schema: ColumnSchema
-) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    position = {name: i for i, name in enumerate(header)}
-    columns: dict[str, np.ndarray] = {}
-    unparseable: dict[str, int] = {}
-    for name in schema.numeric:
-        values, bad = parse_numeric(_column(rows, position[name]))
-        columns[name] = values
-        if bad:
-            unparseable[name] = bad
-    for name in schema.categorical:
-        columns[name] = np.array([normalize_category(v) for v in _column(rows, position[name])], dtype=object)
-    return columns, unparseable
+@dataclass
+class Cleaned:
+    """build_frame's result: the typed Frame, a JSON-safe report, and the rows left out with why."""
+
+    frame: Frame
+    report: dict[str, Any]
+    rejected: list[tuple[int, str]]  # (row index in the upload, reason): what goes to quarantine
 
 
-def build_frame(header: Sequence[str], rows: Sequence[Sequence[str]], schema: ColumnSchema) -> tuple[Frame, dict[str, Any]]:
-    """Typed Frame of the rows with a usable target, plus a report of what was dropped or coerced.
+def build_frame(header: Sequence[str], rows: Sequence[Sequence[str]], schema: ColumnSchema) -> Cleaned:
+    """Typed Frame of the rows with a usable target, through evergreen.features (the coercion serving
+    uses too). Rows without a usable target are rejected; feature cells that cannot be coerced
+    become missing and are counted per column with examples (``invalid_share`` judges them).
 
     Report: {"raw", "rows", "dropped", "dropped_missing_target", "dropped_invalid_target",
-    "unparseable_numeric": {column: count}}. An invalid target is a class not in schema.classes, or
-    a regression value that is not a finite number. Numeric feature values that do not parse
-    become NaN and are counted per column.
+    "invalid_targets": [examples], "class_counts": {class: n} (classification),
+    "invalid_cells": {column: {"count", "present", "examples", "reason"}}, "empty_columns": [names]}.
     """
     header = list(header)
     needed = [schema.target, *schema.numeric, *schema.categorical]
     absent = [n for n in needed if n not in header]
     if absent:
         raise DataError(f"columns {absent} of the schema are not in the data; columns are {header}")
-    target_texts = [t.strip() for t in _column(rows, header.index(schema.target))]
-    missing = np.array([t.lower() in MISSING_TOKENS for t in target_texts], dtype=bool)
-    if schema.problem_type == "classification":
-        known = set(schema.classes or [])
-        valid = np.array([t in known for t in target_texts], dtype=bool)
-        target_all = np.array(target_texts, dtype=object)
-    else:
-        numbers = [None if m else _parse_number(t) for t, m in zip(target_texts, missing)]
-        valid = np.array([v is not None for v in numbers], dtype=bool)
-        target_all = np.array([np.nan if v is None else v for v in numbers], dtype=np.float64)
-    keep = np.flatnonzero(valid & ~missing)
+    targets = parse_targets(column(rows, header.index(schema.target)), schema.problem_type, schema.classes)
+    keep = np.flatnonzero(~targets.missing & ~targets.invalid)
     kept_rows = [rows[i] for i in keep]
-    columns, unparseable = _columns_from_texts(header, kept_rows, schema)
-    target = target_all[keep]
-    if schema.problem_type == "classification":
-        target = target.astype(str).astype(object)
-    frame = Frame(columns=columns, target=target)
-    report = {
+    position = {name: i for i, name in enumerate(header)}
+    columns: dict[str, np.ndarray] = {}
+    invalid_cells: dict[str, dict[str, Any]] = {}
+    for name, coerce in [*((n, features.numeric_column) for n in schema.numeric),
+                         *((n, features.categorical_column) for n in schema.categorical)]:
+        texts = column(kept_rows, position[name])
+        columns[name], bad = coerce(texts)
+        if bad:
+            present = sum(1 for t in texts if not features.is_missing_text(t))
+            invalid_cells[name] = {"count": len(bad), "present": present, "reason": bad[0].reason,
+                                   "examples": list(dict.fromkeys(str(c.value)[:40] for c in bad))[:5]}
+    frame = Frame(columns=columns, target=targets.values[keep])
+    rejected = [(int(i), "missing target") for i in np.flatnonzero(targets.missing)]
+    reason = "not one of the classes" if schema.problem_type == "classification" else "target is not a number"
+    rejected += [(int(i), f"{reason}: {rows[i][position[schema.target]][:40]!r}") for i in np.flatnonzero(targets.invalid)]
+    report: dict[str, Any] = {
         "raw": len(rows),
         "rows": frame.n_rows,
         "dropped": len(rows) - frame.n_rows,
-        "dropped_missing_target": int(missing.sum()),
-        "dropped_invalid_target": int((~valid & ~missing).sum()),
-        "unparseable_numeric": unparseable,
+        "dropped_missing_target": int(targets.missing.sum()),
+        "dropped_invalid_target": int(targets.invalid.sum()),
+        "invalid_targets": dict(Counter(targets.invalid_values).most_common(10)),
+        "invalid_cells": invalid_cells,
+        "empty_columns": [name for name, values in columns.items()
+                          if not (np.any(values != "") if values.dtype == object else np.any(~np.isnan(values)))],
     }
-    return frame, report
+    if schema.problem_type == "classification":
+        counts = Counter(frame.target.tolist())
+        report["class_counts"] = {c: int(counts.get(c, 0)) for c in schema.classes or []}
+    return Cleaned(frame, report, sorted(rejected))
+
+
+def invalid_share_problems(report: dict[str, Any], max_fraction: float) -> list[str]:
+    """Columns where more than `max_fraction` of the present cells could not be coerced."""
+    problems = []
+    for name, info in report["invalid_cells"].items():
+        if info["count"] > max_fraction * max(info["present"], 1):
+            problems.append(
+                f"column {name!r}: {info['count']} of {info['present']} values {info['reason']} "
+                f"(e.g. {describe(info['examples'])}); at most {max_fraction:.0%} may be (spec data.max_invalid_fraction)")
+    return problems
 
 
 # --- splitting --------------------------------------------------------------------------------
@@ -408,70 +218,6 @@ def split_frame(frame: Frame, validation: float, test: float, seed: int, classif
     return frame.take(train), frame.take(val), frame.take(tst)
 
 
-# --- profile (the drift baseline) -------------------------------------------------------------
-
-
-def bin_counts(values: np.ndarray, edges: Sequence[float]) -> list[int]:
-    """Counts of non-NaN `values` in the bins between consecutive `edges` (as np.histogram: the last
-    bin is closed). Values outside the edges count in the first or last bin, so live data can be
-    compared with a profile's histogram directly. One edge (a constant column) -> one bin."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    edges = np.asarray(edges, dtype=np.float64)
-    if edges.size < 2:
-        return [int(values.size)]
-    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-    return [int(c) for c in counts]
-
-
-def numeric_summary(values: np.ndarray) -> dict[str, Any]:
-    """count, missing, mean, std, min, max, deciles and a histogram over the distinct deciles."""
-    values = np.asarray(values)
-    present = values[~np.isnan(values)].astype(np.float64)
-    summary: dict[str, Any] = {"count": int(present.size), "missing": int(values.size - present.size)}
-    if present.size == 0:
-        summary.update(mean=None, std=None, min=None, max=None, quantiles=None, histogram=None)
-        return summary
-    quantiles = [float(q) for q in np.quantile(present, QUANTILES)]
-    edges = [float(e) for e in np.unique(quantiles)]
-    summary.update(
-        mean=float(present.mean()),
-        std=float(present.std()),
-        min=float(present.min()),
-        max=float(present.max()),
-        quantiles=quantiles,
-        histogram={"edges": edges, "counts": bin_counts(present, edges)},
-    )
-    return summary
-
-
-def categorical_summary(values: np.ndarray, top: int = TOP_CATEGORIES) -> dict[str, Any]:
-    """count, missing and the frequencies of the `top` commonest values, the rest under OTHER."""
-    counts = Counter(v for v in values.tolist() if v != "")
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    frequencies = {value: int(count) for value, count in ranked[:top]}
-    rest = sum(count for _, count in ranked[top:])
-    if rest:
-        frequencies[OTHER] = int(rest)
-    present = sum(counts.values())
-    return {"count": int(present), "missing": int(len(values) - present), "distinct": len(counts), "frequencies": frequencies}
-
-
-def profile(frame: Frame, schema: ColumnSchema) -> dict[str, Any]:
-    """JSON-safe summary of every feature and the target, kept as the drift baseline."""
-    if schema.problem_type == "classification":
-        counts = Counter(frame.target.tolist())
-        target = {"counts": {c: int(counts.get(c, 0)) for c in schema.classes or []}}
-    else:
-        target = numeric_summary(frame.target)
-    return {
-        "rows": frame.n_rows,
-        "numeric": {name: numeric_summary(frame.columns[name]) for name in schema.numeric},
-        "categorical": {name: categorical_summary(frame.columns[name]) for name in schema.categorical},
-        "target": target,
-    }
-
-
 # --- serialization ----------------------------------------------------------------------------
 
 
@@ -485,7 +231,7 @@ def frame_to_csv(frame: Frame, schema: ColumnSchema) -> bytes:
     float32 features are written as their shortest round-tripping text, regression targets as
     repr(float64), so ``frame_from_csv`` gives back bit-identical arrays.
     """
-    numeric = [[format_float32(v) for v in frame.columns[name].tolist()] for name in schema.numeric]
+    numeric = [[features.format_float32(v) for v in frame.columns[name].tolist()] for name in schema.numeric]
     categorical = [frame.columns[name].tolist() for name in schema.categorical]
     if schema.problem_type == "classification":
         target = [str(v) for v in frame.target.tolist()]
@@ -501,18 +247,18 @@ def frame_to_csv(frame: Frame, schema: ColumnSchema) -> bytes:
 def frame_from_csv(raw: bytes, schema: ColumnSchema, *, source: str = "dataset") -> Frame:
     """Read what ``frame_to_csv`` wrote (header must match the schema exactly)."""
     text = raw.decode("utf-8")
-    records = _records(text, ",", source)
-    header = records[0][1] if records else []
+    lines = records(text, ",", source)
+    header = lines[0][1] if lines else []
     if header != _header(schema):
         raise DataError(f"{source}: header {header} does not match the schema's {_header(schema)}")
-    rows = [fields for _, fields in records[1:]]
-    ragged = [line for line, fields in records[1:] if len(fields) != len(header)]
+    rows = [fields for _, fields in lines[1:]]
+    ragged = [line for line, fields in lines[1:] if len(fields) != len(header)]
     if ragged:
         raise DataError(f"{source}: line 1 has {len(header)} fields, line {ragged[0]} has a different count")
-    frame, report = build_frame(header, rows, schema)
-    if report["dropped"]:
-        raise DataError(f"{source}: {report['dropped']} rows have a missing or invalid target")
-    return frame
+    cleaned = build_frame(header, rows, schema)
+    if cleaned.report["dropped"]:
+        raise DataError(f"{source}: {cleaned.report['dropped']} rows have a missing or invalid target")
+    return cleaned.frame
 
 
 def dataset_version(frame: Frame, schema: ColumnSchema) -> str:
@@ -527,78 +273,19 @@ def dataset_version(frame: Frame, schema: ColumnSchema) -> str:
 # --- model inputs -----------------------------------------------------------------------------
 
 
-def _as_sequence(values: Any) -> Any:
-    if isinstance(values, (np.ndarray, list, tuple)):
-        return values
-    return [values]  # a scalar: one row
+def model_inputs(frame: Frame, schema: ColumnSchema) -> dict[str, np.ndarray]:
+    """The ONNX input contract of a (clean) Frame: {"numeric": float32 [N, k], "categorical": object
+    str [N, m]}; serving builds the same from a request with evergreen.features."""
+    return features.model_inputs([frame.columns[n] for n in schema.numeric],
+                                 [frame.columns[n] for n in schema.categorical], frame.n_rows)
 
 
-def _numeric_column(values: Any) -> np.ndarray:
-    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-        out = values.astype(np.float32)
-    else:
-        parsed: list[float] = []
-        texts: list[str] = []
-        for v in _as_sequence(values):
-            if v is None or isinstance(v, (bool, np.bool_)):
-                number = None
-            elif isinstance(v, str):
-                number = None if is_missing(v) else _parse_number(v)
-            else:
-                number = float(v)
-                number = number if math.isfinite(number) and abs(number) < _F32_LIMIT else None
-            parsed.append(np.nan if number is None else number)
-            # the exact decimal of what was parsed: a number given as a float is its float64 value
-            texts.append(v if isinstance(v, str) else ("" if number is None else str(Decimal(number))))
-        out = _to_float32_exact(np.asarray(parsed, dtype=np.float64), texts)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
-def _categorical_column(values: Any) -> np.ndarray:
-    return np.array([normalize_category(v) for v in _as_sequence(values)], dtype=object)
-
-
-def model_inputs(data: Frame | Mapping[str, Any], schema: ColumnSchema) -> dict[str, np.ndarray]:
-    """The ONNX input contract: {"numeric": float32 [N, k], "categorical": object str [N, m]}.
-
-    A key is omitted when its group is empty. `data` is a Frame (already clean) or a mapping of
-    column name -> values (list, array or a scalar for one row) as a request carries them: values
-    are coerced exactly as training data was (numbers parsed to float32, categories stripped,
-    missing tokens -> NaN / ""). Columns absent from a mapping are all missing; extra keys are
-    ignored.
-    """
-    if isinstance(data, Frame):
-        n = data.n_rows
-        numeric = [data.columns[name] for name in schema.numeric]
-        categorical = [data.columns[name] for name in schema.categorical]
-    else:
-        lengths = {name: len(_as_sequence(data[name])) for name in [*schema.numeric, *schema.categorical] if name in data}
-        if not lengths:
-            raise DataError(f"none of the model's columns are present; expected some of {schema.numeric + schema.categorical}")
-        if len(set(lengths.values())) > 1:
-            raise DataError(f"columns have different lengths: {lengths}")
-        n = next(iter(lengths.values()))
-        numeric = [_numeric_column(data[name]) if name in data else np.full(n, np.nan, np.float32) for name in schema.numeric]
-        categorical = [_categorical_column(data[name]) if name in data else np.full(n, "", object) for name in schema.categorical]
-    out: dict[str, np.ndarray] = {}
-    if schema.numeric:
-        out["numeric"] = np.ascontiguousarray(np.stack(numeric, axis=1).reshape(n, len(numeric)), dtype=np.float32)
-    if schema.categorical:
-        matrix = np.empty((n, len(categorical)), dtype=object)
-        for j, column in enumerate(categorical):
-            matrix[:, j] = column
-        out["categorical"] = matrix
-    return out
-
-
-def model_matrix(data: Frame | Mapping[str, Any], schema: ColumnSchema) -> np.ndarray:
+def model_matrix(frame: Frame, schema: ColumnSchema) -> np.ndarray:
     """2-D object array for the scikit-learn Pipeline: numeric columns (float32-exact Python floats,
     NaN for missing) then categorical columns (str, "" for missing), in schema order."""
-    inputs = model_inputs(data, schema)
-    n = next(iter(inputs.values())).shape[0]
+    inputs = model_inputs(frame, schema)
     k, m = len(schema.numeric), len(schema.categorical)
-    matrix = np.empty((n, k + m), dtype=object)
+    matrix = np.empty((frame.n_rows, k + m), dtype=object)
     if k:
         matrix[:, :k] = inputs["numeric"].astype(np.float64)
     if m:

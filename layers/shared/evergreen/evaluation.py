@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from evergreen.contracts import ChampionScore, ColumnSchema, Decision, TrialResult
+from evergreen.contracts import ChampionScore, Decision, TrialResult
+from evergreen.errors import clean_cause
 
 
 class NoViableCandidate(RuntimeError):
@@ -12,7 +13,8 @@ class NoViableCandidate(RuntimeError):
 def rank_trials(trials: list[TrialResult], higher_is_better: bool) -> list[TrialResult]:
     ok = [t for t in trials if t.status == "ok" and t.validation_score is not None]
     if not ok:
-        reasons = "; ".join(f"{t.candidate_id} ({t.family}): {t.error or 'no score'}" for t in trials) or "no candidates"
+        reasons = "; ".join(f"{t.candidate_id} ({t.family}): {clean_cause(t.error) or 'no score'}" for t in trials)
+        reasons = reasons or "no candidates"
         raise NoViableCandidate(f"all {len(trials)} candidates failed: {reasons}")
     # stable: ties keep spec order, so the simpler (earlier-listed) candidate wins
     return sorted(ok, key=lambda t: -t.validation_score if higher_is_better else t.validation_score)
@@ -24,8 +26,10 @@ def improvement(challenger: float, incumbent: float, higher_is_better: bool) -> 
 
 
 def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: float, baseline: float,
-           champion: ChampionScore | None) -> Decision:
-    """Promote only when better: by `margin` over a comparable champion, else over the trivial baseline."""
+           champion: ChampionScore | None, breaking: bool = False) -> Decision:
+    """Promote only when better: by `margin` over the champion on the same test split. The trivial
+    baseline is the bar only with no champion yet, or for a breaking contract change the spec
+    declares (`breaking`); a champion that cannot score the data is never replaced otherwise."""
     if champion is not None and champion.test_score is not None:
         gain = improvement(challenger, champion.test_score, higher_is_better)
         verdict = gain > 0 and gain >= margin
@@ -33,25 +37,15 @@ def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: fl
         return Decision(promote=verdict, reason=(
             f"challenger {metric} {challenger:.4f} {relation} champion v{champion.version} {champion.test_score:.4f} "
             f"on the same test split by the margin {margin:g} (difference {gain:+.4f})"))
+    if champion is not None and not breaking:
+        return Decision(promote=False, reason=(
+            f"champion v{champion.version} cannot score this data ({champion.note}) and the spec declares no breaking "
+            "contract change: a champion is only replaced by a challenger that beats it"))
     gain = improvement(challenger, baseline, higher_is_better)
     verdict = gain > 0 and gain >= margin
-    context = "no champion yet" if champion is None else f"champion v{champion.version} cannot score this data ({champion.note})"
+    context = ("no champion yet" if champion is None else
+               f"breaking contract change declared in the spec (champion v{champion.version}: {champion.note})")
     relation = "beats" if verdict else "does not beat"
     return Decision(promote=verdict, reason=(
         f"{context}: challenger {metric} {challenger:.4f} {relation} the trivial baseline {baseline:.4f} "
         f"by the margin {margin:g} (difference {gain:+.4f})"))
-
-
-def schema_mismatch(champion: ColumnSchema, current: ColumnSchema) -> str | None:
-    """Why the champion cannot score data of `current`'s schema, or None when it can."""
-    if champion.problem_type != current.problem_type:
-        return f"problem type changed {champion.problem_type} -> {current.problem_type}"
-    missing = sorted(set(champion.numeric + champion.categorical) - set(current.numeric + current.categorical))
-    if missing:
-        return f"features missing from the new data: {missing}"
-    moved = sorted(set(champion.numeric) & set(current.categorical))
-    if moved:
-        return f"features now categorical: {moved}"
-    if champion.classes is not None and current.classes is not None and not set(current.classes) <= set(champion.classes):
-        return f"new classes {sorted(set(current.classes) - set(champion.classes))}"
-    return None

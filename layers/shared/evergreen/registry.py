@@ -3,22 +3,22 @@
 Items:
     sk="counter"            next_version (atomic ADD)
     sk="version#000001"     the registered version: artifact key, sha256, metrics, run, data, schema
-    sk="alias#champion"     {"version", "model_key", "sha256", "columns", ...}: what inference serves
+    sk="alias#champion"     {"version", "model_key", "sha256", "columns", "contract_version",
+                            "contract_key", ...}: what inference serves
 
-A version is immutable once written. Moving an alias is a conditional write on the alias's
-current version, so two runs finishing together cannot both think they replaced the same
-champion. Rollback later is just moving the alias back.
+A version is immutable once written, and is written together with the champion alias in one
+transaction conditional on the alias's current version: two runs finishing together cannot both
+think they replaced the same champion, and the loser leaves nothing registered. Rollback later is
+just moving the alias back.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from evergreen.storage import from_dynamo, to_dynamo
+from evergreen.storage import from_dynamo, now_iso, to_dynamo
 
 CHAMPION = "champion"
 
@@ -35,29 +35,9 @@ def alias_sk(alias: str) -> str:
     return f"alias#{alias}"
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def get_alias(table: Any, model_name: str, alias: str = CHAMPION) -> dict[str, Any] | None:
     item = table.get_item(Key={"model_name": model_name, "sk": alias_sk(alias)}, ConsistentRead=True).get("Item")
     return from_dynamo(item) if item else None
-
-
-def get_version(table: Any, model_name: str, version: int) -> dict[str, Any] | None:
-    item = table.get_item(Key={"model_name": model_name, "sk": version_sk(version)}, ConsistentRead=True).get("Item")
-    return from_dynamo(item) if item else None
-
-
-def list_versions(table: Any, model_name: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("model_name").eq(model_name) & Key("sk").begins_with("version#")}
-    while True:
-        page = table.query(**kwargs)
-        items += [from_dynamo(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def next_version(table: Any, model_name: str) -> int:
@@ -70,23 +50,46 @@ def next_version(table: Any, model_name: str) -> int:
     return int(out["Attributes"]["next_version"])
 
 
-def register_version(table: Any, model_name: str, version: int, record: dict[str, Any]) -> dict[str, Any]:
-    item = {**record, "model_name": model_name, "sk": version_sk(version), "version": version, "registered_at": now_iso()}
-    table.put_item(Item=to_dynamo(item), ConditionExpression=Attr("sk").not_exists())
-    return item
-
-
-def set_alias(table: Any, model_name: str, version: int, record: dict[str, Any], *, expected_version: int | None,
-              alias: str = CHAMPION) -> None:
-    """Point `alias` at `version`, only if it still points at `expected_version` (None: no alias yet)."""
-    item = {**record, "model_name": model_name, "sk": alias_sk(alias), "version": version,
-            "previous_version": expected_version, "updated_at": now_iso()}
-    condition = Attr("sk").not_exists() if expected_version is None else Attr("version").eq(expected_version)
+def register_champion(table: Any, model_name: str, version: int, record: dict[str, Any], *,
+                      expected_version: int | None) -> None:
+    """Register `version` and point the champion alias at it, in one transaction: only if the alias
+    still points at `expected_version` (None: no champion yet). A run that loses the race leaves no
+    registered version behind (ChampionChanged)."""
+    now = now_iso()
+    version_item = {**record, "model_name": model_name, "sk": version_sk(version), "version": version, "registered_at": now}
+    alias_item = {**record, "model_name": model_name, "sk": alias_sk(CHAMPION), "version": version,
+                  "previous_version": expected_version, "updated_at": now}
+    # the resource's client serializes Python values, but builds no condition inside TransactItems
+    alias_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sk)"}
+    if expected_version is not None:
+        alias_condition = {"ConditionExpression": "#v = :expected", "ExpressionAttributeNames": {"#v": "version"},
+                           "ExpressionAttributeValues": {":expected": expected_version}}
+    puts = [
+        {"Put": {"TableName": table.name, "Item": to_dynamo(version_item), "ConditionExpression": "attribute_not_exists(sk)"}},
+        {"Put": {"TableName": table.name, "Item": to_dynamo(alias_item), **alias_condition}},
+    ]
     try:
-        table.put_item(Item=to_dynamo(item), ConditionExpression=condition)
+        table.meta.client.transact_write_items(TransactItems=puts)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
             raise ChampionChanged(
-                f"{alias} of {model_name!r} is no longer version {expected_version}; refusing to overwrite it"
+                f"the champion of {model_name!r} is no longer version {expected_version}; refusing to overwrite it"
             ) from exc
         raise
+
+
+def champions(table: Any, alias: str = CHAMPION) -> list[dict[str, Any]]:
+    """Every model's `alias` item (the champion by default), sorted by model name.
+
+    A Scan filtered on the alias's sort key: the registry holds a few items per model, so this
+    reads little (the prediction log, which is large, is never scanned).
+    """
+    kwargs: dict[str, Any] = {"FilterExpression": "sk = :sk", "ExpressionAttributeValues": {":sk": alias_sk(alias)},
+                              "ConsistentRead": True}
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table.scan(**kwargs)
+        items += [from_dynamo(i) for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda i: str(i["model_name"]))
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

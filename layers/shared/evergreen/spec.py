@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import numbers
 import re
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,29 +31,97 @@ METRICS: dict[str, tuple[ProblemType, bool]] = {
     "r2": ("regression", True),
 }
 
-# family -> problem types it serves, and the hyperparameters a grid may set.
-# Families are limited to what skl2onnx converts with parity (see FACTS: no native-categorical HistGB,
-# no NaN fed straight into forests, k-NN is slower in ONNX than in scikit-learn).
-FAMILIES: dict[str, tuple[set[str], set[str]]] = {
-    "logistic_regression": ({"classification"}, {"C", "max_iter", "class_weight"}),
-    "ridge": ({"regression"}, {"alpha"}),
-    "decision_tree": ({"classification", "regression"}, {"max_depth", "min_samples_leaf"}),
-    "random_forest": (
-        {"classification", "regression"},
-        {"n_estimators", "max_depth", "min_samples_leaf", "max_features", "class_weight"},
-    ),
-    "extra_trees": (
-        {"classification", "regression"},
-        {"n_estimators", "max_depth", "min_samples_leaf", "max_features", "class_weight"},
-    ),
-    "hist_gradient_boosting": (
-        {"classification", "regression"},
-        {"learning_rate", "max_iter", "max_depth", "max_leaf_nodes", "l2_regularization", "min_samples_leaf"},
-    ),
+# Serving-size caps (ONNX size and session load time grow with nodes; FACTS: a full-depth 100-tree forest
+# is 31 MB and loads in 0.76 s). A grid value above a cap is refused at validation, never lowered.
+DEFAULT_MAX_DEPTH = 12  # trees and forests when the grid does not say
+MAX_DEPTH = 16  # every family; `max_depth: null` means this
+DEFAULT_N_ESTIMATORS = 100
+MAX_ESTIMATORS = 200
+DEFAULT_BOOSTING_ITER = 100
+MAX_BOOSTING_ITER = 500
+MAX_LEAF_NODES = 256  # hist_gradient_boosting; `max_leaf_nodes: null` means this
+SERVING_CAP = "serving-size cap"
+_EXPONENT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # PyYAML keeps 1e9 and 1.0e9 as str
+
+
+@dataclass(frozen=True)
+class Param:
+    """The values one grid hyperparameter may take: a number of `kind` in [low, high] and/or one of `choices`."""
+
+    kind: type | None = None  # int or float (an int is fine for a float; bool never is); None: `choices` only
+    low: float = 0
+    high: float = 0
+    low_open: bool = False  # `low` itself is refused
+    cap: str = ""  # why `high` is the limit, named when a value exceeds it
+    choices: tuple[Any, ...] = ()  # allowed non-numbers (str or None)
+    count: tuple[int, int] | None = None  # max_features: an int is a column count in this range, a float a fraction
+    classification_only: bool = False
+    null_means_cap: bool = False  # None is resolved to `high` (training.resolve_params)
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is refused, or None when it is fine."""
+        if (value is None or isinstance(value, str)) and value in self.choices:
+            return None
+        kind, low, high, low_open = self.kind, self.low, self.high, self.low_open
+        integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if self.count and integral:
+            kind, (low, high), low_open = int, self.count, False
+        if kind is None or not (integral or (kind is float and isinstance(value, numbers.Real) and not isinstance(value, bool))):
+            named = [_show(c) for c in self.choices]
+            what = {int: "an integer", float: "a number"}.get(kind, "")
+            if named:
+                what += (" or " if what else "") + (named[0] if len(named) == 1 else f"one of [{', '.join(named)}]")
+            hint = " (YAML reads it as text: write e.g. 1.0e+9)" if isinstance(value, str) and _EXPONENT_RE.match(value) else ""
+            return f"must be {what}, got {_show(value)}{hint}"
+        if not integral and not math.isfinite(value):
+            return f"must be finite, got {_show(value)}"
+        if value < low or (low_open and value == low):
+            return f"must be {'>' if low_open else '>='} {_show(low)}, got {_show(value)}"
+        if value > high:
+            return f"at most {_show(high)}{f' ({self.cap})' if self.cap else ''}, got {_show(value)}"
+        return None
+
+
+_DEPTH = Param(int, 1, MAX_DEPTH, cap=SERVING_CAP, choices=(None,), null_means_cap=True)
+_LEAF = Param(int, 1, 100_000)
+_TREE = {"max_depth": _DEPTH, "min_samples_leaf": _LEAF}
+_FOREST = {
+    **_TREE,
+    "n_estimators": Param(int, 1, MAX_ESTIMATORS, cap=SERVING_CAP),
+    "max_features": Param(float, 0, 1, low_open=True, choices=("sqrt", "log2", None), count=(1, 10_000)),
+    "class_weight": Param(choices=(None, "balanced", "balanced_subsample"), classification_only=True),
 }
+
+# THE table of model families: the problem types each serves and every hyperparameter a grid may set, with
+# its rule. Families are limited to what skl2onnx converts with parity (see FACTS: no native-categorical
+# HistGB, no NaN fed straight into forests, k-NN is slower in ONNX than in scikit-learn).
+PARAMS: dict[str, tuple[set[str], dict[str, Param]]] = {
+    "logistic_regression": ({"classification"}, {
+        "C": Param(float, 0, 10**6, low_open=True),
+        "max_iter": Param(int, 1, 10_000),
+        "class_weight": Param(choices=(None, "balanced")),
+    }),
+    "ridge": ({"regression"}, {"alpha": Param(float, 0, 10**6)}),
+    "decision_tree": ({"classification", "regression"}, _TREE),
+    "random_forest": ({"classification", "regression"}, _FOREST),
+    "extra_trees": ({"classification", "regression"}, _FOREST),
+    "hist_gradient_boosting": ({"classification", "regression"}, {
+        "learning_rate": Param(float, 0, 1, low_open=True),
+        "max_iter": Param(int, 1, MAX_BOOSTING_ITER, cap=SERVING_CAP),
+        "max_depth": _DEPTH,
+        "max_leaf_nodes": Param(int, 2, MAX_LEAF_NODES, cap=SERVING_CAP, choices=(None,), null_means_cap=True),
+        "l2_regularization": Param(float, 0, 10**6),
+        "min_samples_leaf": _LEAF,
+    }),
+}
+# family -> (problem types it serves, the hyperparameters a grid may set)
+FAMILIES: dict[str, tuple[set[str], set[str]]] = {f: (kinds, set(rules)) for f, (kinds, rules) in PARAMS.items()}
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MAX_CANDIDATES = 64
+MAX_SPEC_BYTES = 64 * 1024
+MAX_NESTING = 32  # a spec is at most 5 levels deep (candidates[0].grid.C[0])
+MAX_LISTED = 100  # problems named in one SpecError
 
 
 class SpecError(ValueError):
@@ -58,26 +129,19 @@ class SpecError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no bool for int, no "1" for 1, no 2.0 for an int; allow_inf_nan=False: every float is finite
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class CandidateGrid(_Strict):
     family: str
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-
-    @field_validator("grid")
-    @classmethod
-    def _non_empty_lists(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for key, values in grid.items():
-            if not values:
-                raise ValueError(f"grid value list for {key!r} is empty")
-        return grid
+    grid: dict[str, list[Any]] = Field(default_factory=dict)  # values are checked against PARAMS by ModelSpec
 
 
 class SplitSpec(_Strict):
     validation: float = Field(0.2, gt=0, lt=0.5)
     test: float = Field(0.2, gt=0, lt=0.5)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
 class FeatureSpec(_Strict):
@@ -95,6 +159,25 @@ class MonitoringSpec(_Strict):
     regression_tolerance: float | None = Field(None, gt=0)
 
 
+class ContractSpec(_Strict):
+    """The locked data contract's version: bump it to change the contract on purpose. `breaking` allows a
+    new version that drops columns/classes the champion needs (the challenger is then judged against the
+    trivial baseline)."""
+
+    version: int = Field(1, ge=1, le=10**6)
+    breaking: bool = False
+
+
+class DataSpec(_Strict):
+    # share of a numeric column's non-missing cells that may be unparseable/non-finite (they become missing
+    # and are counted); above it the run fails naming the column
+    max_invalid_fraction: float = Field(0.05, ge=0, le=0.5)
+    # one-hot vocabulary per categorical column (top-K by frequency in train; rarer values are treated like
+    # unseen ones)
+    max_categories: int = Field(50, ge=2, le=1000)
+    max_columns: int = Field(500, ge=1, le=2000)  # feature columns an upload may have
+
+
 class ModelSpec(_Strict):
     name: str
     target: str
@@ -106,6 +189,8 @@ class ModelSpec(_Strict):
     features: FeatureSpec = FeatureSpec()
     candidates: list[CandidateGrid]
     monitoring: MonitoringSpec = MonitoringSpec()
+    contract: ContractSpec = ContractSpec()
+    data: DataSpec = DataSpec()
 
     @field_validator("name")
     @classmethod
@@ -116,33 +201,9 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
-        problems: list[str] = []
-        if self.primary_metric not in METRICS:
-            problems.append(f"primary_metric {self.primary_metric!r} is not one of {sorted(METRICS)}")
-        elif METRICS[self.primary_metric][0] != self.problem_type:
-            problems.append(f"primary_metric {self.primary_metric!r} is for {METRICS[self.primary_metric][0]}, not {self.problem_type}")
-        if not self.candidates:
-            problems.append("candidates must list at least one model family")
-        for grid in self.candidates:
-            if grid.family not in FAMILIES:
-                problems.append(f"unknown family {grid.family!r}; known: {sorted(FAMILIES)}")
-                continue
-            kinds, allowed = FAMILIES[grid.family]
-            if self.problem_type not in kinds:
-                problems.append(f"family {grid.family!r} does not do {self.problem_type}")
-            unknown = sorted(set(grid.grid) - allowed)
-            if unknown:
-                problems.append(f"family {grid.family!r} does not take {unknown}; allowed: {sorted(allowed)}")
-        if self.target in self.features.drop:
-            problems.append(f"target {self.target!r} is listed in features.drop")
-        if self.target in self.features.numeric or self.target in self.features.categorical:
-            problems.append(f"target {self.target!r} is listed as a feature")
-        if self.split.validation + self.split.test >= 0.8:
-            problems.append("split.validation + split.test must leave at least 20% for training")
+        problems = spec_problems(self.model_dump())
         if problems:
             raise ValueError("; ".join(problems))
-        if len(expand_candidates(self)) > MAX_CANDIDATES:
-            raise ValueError(f"the grids expand to more than {MAX_CANDIDATES} candidates")
         return self
 
     @property
@@ -168,21 +229,167 @@ def expand_candidates(spec: ModelSpec) -> list[Candidate]:
     return out
 
 
+def _show(value: Any) -> str:
+    """A value as the user wrote it (null for None), cut short when long."""
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _param_problems(family: str, problem_type: str | None, grid: dict[str, list[Any]]) -> Iterator[tuple[str, str]]:
+    """(location under the grid, problem) for every refused name or value; `family` is known."""
+    rules = PARAMS[family][1]
+    unknown = sorted((str(k) for k in grid if k not in rules))
+    if unknown:
+        yield "", f"family {family!r} does not take {unknown}; allowed: {sorted(rules)}"
+    for name, values in grid.items():
+        rule = rules.get(name)
+        if rule is None or not isinstance(values, list):
+            continue  # unknown (above) or not a list (pydantic says so)
+        if rule.classification_only and problem_type == "regression":
+            yield f".{name}", f"{name} is only for classification; a regression spec cannot set it"
+        elif not values:
+            yield f".{name}", "the value list is empty"
+        else:
+            yield from ((f".{name}[{i}]", msg) for i, v in enumerate(values) if (msg := rule.problem(v)))
+
+
+def check_params(family: str, problem_type: str | None, params: dict[str, Any]) -> list[str]:
+    """Problems with one candidate's concrete params (empty when fine); problem_type None skips the
+    classification-only check."""
+    if family not in PARAMS:
+        return [f"unknown family {family!r}; known: {sorted(PARAMS)}"]
+    grid = {k: [v] for k, v in params.items()}
+    return [f"{loc.lstrip('.').removesuffix('[0]')}: {msg}" if loc else msg for loc, msg in _param_problems(family, problem_type, grid)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def spec_problems(raw: dict[str, Any]) -> list[str]:
+    """Every cross-field and grid-value problem of spec data, each as "<loc>: <msg>". Works on raw parsed
+    data too (anything of the wrong type is skipped here: field validation names it), so parse_spec can
+    report these together with pydantic's field errors."""
+    out: list[str] = []
+    problem_type = raw.get("problem_type") if raw.get("problem_type") in ("classification", "regression") else None
+    metric = raw.get("primary_metric")
+    if isinstance(metric, str):
+        if metric not in METRICS:
+            out.append(f"primary_metric: {metric!r} is not one of {sorted(METRICS)}")
+        elif problem_type and METRICS[metric][0] != problem_type:
+            out.append(f"primary_metric: {metric!r} is for {METRICS[metric][0]}, not {problem_type}")
+    candidates = raw.get("candidates")
+    if isinstance(candidates, list):
+        if not candidates:
+            out.append("candidates: must list at least one model family")
+        total = 0
+        for i, cand in enumerate(candidates):
+            if not isinstance(cand, dict):
+                continue
+            family, grid = cand.get("family"), cand.get("grid", {})
+            grid = grid if isinstance(grid, dict) else {}
+            total += math.prod(len(v) for v in grid.values() if isinstance(v, list))
+            if not isinstance(family, str):
+                continue
+            if family not in PARAMS:
+                out.append(f"candidates[{i}].family: unknown family {family!r}; known: {sorted(PARAMS)}")
+                continue
+            if problem_type and problem_type not in PARAMS[family][0]:
+                out.append(f"candidates[{i}].family: family {family!r} does not do {problem_type}")
+            out += [f"candidates[{i}].grid{loc}: {msg}" for loc, msg in _param_problems(family, problem_type, grid)]
+        if total > MAX_CANDIDATES:
+            out.append(f"candidates: the grids expand to {total} candidates, more than {MAX_CANDIDATES}")
+    target, features = raw.get("target"), raw.get("features")
+    if isinstance(target, str) and isinstance(features, dict):
+        listed = {k: v if isinstance(v, list) else [] for k, v in features.items()}
+        if target in listed.get("drop", []):
+            out.append(f"features.drop: target {target!r} is listed in features.drop")
+        if target in listed.get("numeric", []) + listed.get("categorical", []):
+            out.append(f"features: target {target!r} is listed as a feature")
+    split = raw.get("split")
+    if isinstance(split, dict):
+        sizes = [split.get(k, SplitSpec.model_fields[k].default) for k in ("validation", "test")]
+        if all(_is_number(v) for v in sizes) and sum(sizes) >= 0.8:
+            out.append("split: validation + test must leave at least 20% for training")
+    return out
+
+
+class _Refused(yaml.YAMLError):
+    """YAML a spec never needs (and an attacker would use); the message is final."""
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases/anchors and merge keys (billion laughs), duplicate mapping keys
+    (YAML silently keeps the last) and deep nesting (the composer recurses). JSON is YAML: same loader."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(f"YAML aliases/anchors are not allowed in a spec (line {line})")
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise _Refused(f"nested more than {MAX_NESTING} levels deep (line {line})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # the scanner looks ahead over every open [ or { (quadratic): stop it before the composer could
+        if self.flow_level >= MAX_NESTING:
+            raise _Refused(f"nested more than {MAX_NESTING} levels deep (line {self.line + 1})")
+        super().fetch_flow_collection_start(TokenClass)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(f"YAML merge keys (<<) are not allowed in a spec (line {line})")
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise _Refused(f"duplicate key {key!r} (line {line})")
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f"{'.' if i else ''}{p}" for i, p in enumerate(loc))
+
+
 def parse_spec(text: str | bytes, *, source: str = "spec") -> ModelSpec:
-    """Parse YAML or JSON text into a validated spec; raise SpecError naming each problem."""
+    """Parse YAML or JSON text into a validated spec; raise one SpecError naming every problem."""
+    size = len(text) if isinstance(text, bytes) or len(text) > MAX_SPEC_BYTES else len(text.encode("utf-8", "replace"))
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{source}: the spec is {size} bytes; at most {MAX_SPEC_BYTES} (64 KiB) are allowed")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        raise SpecError(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: not valid YAML/JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    problems = spec_problems(raw)
     try:
-        return ModelSpec.model_validate(raw)
+        spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
-        )
-        raise SpecError(f"{source}: {details}") from exc
+        errors = exc.errors(include_url=False)
+        fields = [
+            f"{_loc(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            + ("" if e["type"] in ("missing", "extra_forbidden") else f", got {_show(e['input'])}")
+            for e in errors if e["loc"]
+        ]  # loc () is the model validator: spec_problems(raw) already names the same problems
+        problems = fields + (problems or [e["msg"].removeprefix("Value error, ") for e in errors if not e["loc"]])
+    else:
+        if not problems:
+            return spec
+    more = f"; ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    raise SpecError(f"{source}: {'; '.join(problems[:MAX_LISTED])}{more}")
 
 
 def default_spec(name: str, target: str, problem_type: ProblemType) -> ModelSpec:

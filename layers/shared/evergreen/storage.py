@@ -8,6 +8,8 @@ Artifacts bucket:
     runs/<model>/<run_id>/candidates/<candidate_id>/pipeline.joblib     written by train
     runs/<model>/<run_id>/export/model.onnx                             written by export
     models/<model>/v<version:06d>/{model.onnx,card.json}               written by promote only
+    models/<model>/contracts/v<contract version:06d>.json              the data contract, by promote
+    quarantine/<model>/<run_id>/rows.csv                                rows ingest left out, with why
 DynamoDB:
     RegistryTable     pk model_name, sk "version#<6 digits>" | "alias#champion" | "counter"
     ExperimentsTable  pk run_id, sk "run" | "trial#<candidate_id>"; GSI ByModel (model_name, started_at)
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -53,12 +56,24 @@ def export_key(model: str, run_id: str) -> str:
     return f"runs/{model}/{run_id}/export/model.onnx"
 
 
+def quarantine_key(model: str, run_id: str) -> str:
+    return f"quarantine/{model}/{run_id}/rows.csv"
+
+
+def contract_key(model: str, version: int) -> str:
+    return f"models/{model}/contracts/v{version:06d}.json"
+
+
 def model_key(model: str, version: int) -> str:
     return f"models/{model}/v{version:06d}/model.onnx"
 
 
 def card_key(model: str, version: int) -> str:
     return f"models/{model}/v{version:06d}/card.json"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def to_dynamo(value: Any) -> Any:

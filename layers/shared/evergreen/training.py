@@ -16,10 +16,11 @@ Preprocessing per family (FACTS, "scikit-learn -> ONNX"):
     OneHotEncoder(handle_unknown="ignore"), so unseen categories become all-zero rows.
 
 Serving-size caps (ONNX size and session load time grow with nodes; FACTS: a full-depth 100-tree
-forest is 31 MB and loads in 0.76 s): trees and forests default to max_depth=12 and never exceed
-MAX_DEPTH=16 (None means 16); forests default to 100 trees, at most MAX_ESTIMATORS=200;
-hist_gradient_boosting at most MAX_BOOSTING_ITER=500 iterations. A larger value in a grid is
-lowered to the cap; ``resolve_params`` gives the parameters actually used (FitResult.params).
+forest is 31 MB and loads in 0.76 s) live with every other parameter rule in evergreen.spec.PARAMS:
+trees and forests default to max_depth=12 and never exceed MAX_DEPTH=16 (None means 16); forests
+default to 100 trees, at most MAX_ESTIMATORS=200; hist_gradient_boosting at most MAX_BOOSTING_ITER=500
+iterations. A larger value is refused (at spec validation, and again here), never lowered;
+``resolve_params`` gives the parameters actually used (FitResult.params).
 """
 
 from __future__ import annotations
@@ -46,14 +47,21 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from evergreen.contracts import ColumnSchema
 from evergreen.data import Frame, model_matrix
+from evergreen.features import vocabulary
 from evergreen.metrics import score
-from evergreen.spec import FAMILIES, Candidate
-
-DEFAULT_MAX_DEPTH = 12
-MAX_DEPTH = 16
-DEFAULT_N_ESTIMATORS = 100
-MAX_ESTIMATORS = 200
-MAX_BOOSTING_ITER = 500
+from evergreen.spec import (  # the caps are defined once, in spec.py; re-exported here
+    DEFAULT_BOOSTING_ITER,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_N_ESTIMATORS,
+    MAX_BOOSTING_ITER,
+    MAX_DEPTH,
+    MAX_ESTIMATORS,
+    MAX_LEAF_NODES,
+    PARAMS,
+    Candidate,
+    DataSpec,
+    check_params,
+)
 
 _ESTIMATORS: dict[tuple[str, str], type] = {
     ("logistic_regression", "classification"): LogisticRegression,
@@ -79,30 +87,32 @@ class FitResult:
     params: dict[str, Any] = field(default_factory=dict)  # the estimator parameters actually used
 
 
-def resolve_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The grid's params with Evergreen's defaults and serving-size caps applied."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; known: {sorted(FAMILIES)}")
-    unknown = sorted(set(params) - FAMILIES[family][1])
-    if unknown:
-        raise ValueError(f"family {family!r} does not take {unknown}; allowed: {sorted(FAMILIES[family][1])}")
-    out = dict(params)
+def resolve_params(family: str, params: dict[str, Any], problem_type: str | None = None) -> dict[str, Any]:
+    """The grid's params with Evergreen's defaults applied and a None that means a cap resolved to it.
+    Raises ValueError naming every param the spec rules refuse (unknown, wrong type, out of range, over
+    a serving-size cap); `problem_type` also refuses classification-only params for regression."""
+    problems = check_params(family, problem_type, params)
+    if problems:
+        raise ValueError("; ".join(problems))
+    rules = PARAMS[family][1]
+    out = {k: rules[k].high if v is None and rules[k].null_means_cap else v for k, v in params.items()}
     if family == "logistic_regression":
         out.setdefault("max_iter", 1000)
     if family in _TREES:
-        depth = out.get("max_depth", DEFAULT_MAX_DEPTH)
-        out["max_depth"] = MAX_DEPTH if depth is None else min(int(depth), MAX_DEPTH)
+        out.setdefault("max_depth", DEFAULT_MAX_DEPTH)
     if family in _FORESTS:
-        out["n_estimators"] = min(int(out.get("n_estimators", DEFAULT_N_ESTIMATORS)), MAX_ESTIMATORS)
+        out.setdefault("n_estimators", DEFAULT_N_ESTIMATORS)
     if family == "hist_gradient_boosting":
-        out["max_iter"] = min(int(out.get("max_iter", 100)), MAX_BOOSTING_ITER)
+        out.setdefault("max_iter", DEFAULT_BOOSTING_ITER)
     return out
 
 
-def _categorical_steps() -> Pipeline:
+def _categorical_steps(categories: list[list[str]] | None) -> Pipeline:
+    """Missing -> the commonest value; one-hot over `categories` per column (None: every value seen),
+    all-zero for any other value, as for one never seen."""
     return Pipeline([
         ("impute", SimpleImputer(missing_values="", strategy="most_frequent")),
-        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ("onehot", OneHotEncoder(categories=categories or "auto", handle_unknown="ignore", sparse_output=False)),
     ])
 
 
@@ -115,8 +125,10 @@ def _numeric_steps(family: str) -> Any:
     return Pipeline([("impute", impute), ("scale", StandardScaler())])
 
 
-def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, random_state: int) -> Pipeline:
-    """An unfitted Pipeline("prep": ColumnTransformer, "model": estimator) for `family`."""
+def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, random_state: int,
+                   categories: list[list[str]] | None = None) -> Pipeline:
+    """An unfitted Pipeline("prep": ColumnTransformer, "model": estimator) for `family`; `categories`:
+    the one-hot vocabulary of each categorical column (see ``vocabularies``)."""
     key = (family, schema.problem_type)
     if key not in _ESTIMATORS:
         raise ValueError(f"family {family!r} does not do {schema.problem_type}")
@@ -125,7 +137,7 @@ def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, ra
     if k:
         transformers.append(("numeric", _numeric_steps(family), list(range(k))))
     if m:
-        transformers.append(("categorical", _categorical_steps(), list(range(k, k + m))))
+        transformers.append(("categorical", _categorical_steps(categories), list(range(k, k + m))))
     if not transformers:
         raise ValueError("the schema has no feature columns")
     estimator_params = resolve_params(family, params)
@@ -152,8 +164,15 @@ def empty_columns(frame: Frame, schema: ColumnSchema) -> list[str]:
     return empty + [n for n in schema.categorical if not np.any(frame.columns[n] != "")]
 
 
+def vocabularies(train: Frame, schema: ColumnSchema, max_categories: int) -> list[list[str]]:
+    """Per categorical column, its `max_categories` commonest training values (sorted): the one-hot
+    width, and so the memory of every candidate, is bounded whatever the column's cardinality."""
+    return [sorted(vocabulary(train.columns[name].tolist(), max_categories)) for name in schema.categorical]
+
+
 def fit_candidate(
-    candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int
+    candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int,
+    max_categories: int = DataSpec().max_categories,
 ) -> FitResult:
     """Fit one candidate on train and score it on validation with `metric`."""
     empty = empty_columns(train, schema)
@@ -166,7 +185,8 @@ def fit_candidate(
                 f"the training split has classes {present} but the schema has {schema.classes}; "
                 "every class must appear in train (split_frame guarantees it)"
             )
-    pipeline = build_pipeline(candidate.family, candidate.params, schema, random_state)
+    pipeline = build_pipeline(candidate.family, candidate.params, schema, random_state,
+                              vocabularies(train, schema, max_categories) if schema.categorical else None)
     started = time.perf_counter()
     pipeline.fit(model_matrix(train, schema), _fit_target(train, schema))
     seconds = time.perf_counter() - started

@@ -1,13 +1,15 @@
 """``python -m evergreen.local up``: Evergreen on moto, for the ``aws`` CLI and ``curl``.
 
 Starts the stack from ``template.yaml`` in a moto server (``--port``), the
-template's REST API on 127.0.0.1 (``--api-port``) and a background alarm
-ticker, prints the commands to drive it, and runs until Ctrl-C.
+template's REST API on 127.0.0.1 (``--api-port``) and a background ticker
+(scheduled rules whose rate has elapsed fire, then the alarms are evaluated:
+moto does neither), prints the commands to drive it, and runs until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import signal
@@ -39,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--root", type=Path, default=Path.cwd(), help="project root holding template.yaml (default: .)")
     up.add_argument("--port", type=int, default=4566, help="moto server port for the aws CLI (default: 4566)")
     up.add_argument("--api-port", type=int, default=8080, help="local REST API port (default: 8080)")
-    up.add_argument("--alarm-interval", type=float, default=10.0, metavar="SECONDS",
-                    help="evaluate CloudWatch alarms every SECONDS (default: 10)")
+    up.add_argument("--tick-interval", "--alarm-interval", dest="tick_interval", type=float, default=10.0,
+                    metavar="SECONDS", help="every SECONDS, fire the scheduled rules that are due, then evaluate "
+                                            "the CloudWatch alarms (default: 10)")
     up.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
                     help="a template parameter, e.g. -p QualityAlarmPeriodSeconds=60 (repeatable)")
     up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the local API key (default: {DEFAULT_API_KEY})")
@@ -80,6 +83,10 @@ def instructions(stack: LocalStack, api_url: str) -> str:
             signed = "   # SigV4-signed (AWS_IAM auth; the signature is not checked locally)" if route.iam_auth else ""
             body = '{"record": {...}}' if route.path.endswith("/predict") else "{...}"
             lines.append(f"  curl -X POST {api_url}{route.path}{key} -d '{body}'{signed}")
+    schedules = stack.schedules.rules() if stack.schedules else []
+    if schedules:
+        lines += ["", "Scheduled rules (fired by the background ticker; then the alarms are evaluated):"]
+        lines += [f"  {r['Name']}: {r['ScheduleExpression']}" for r in schedules]
     lines += ["", f"API key: {stack.api_key}", "Stack outputs:"]
     lines += [f"  {k} = {v}" for k, v in sorted(stack.outputs.items())]
     if stack.dropped:
@@ -88,8 +95,32 @@ def instructions(stack: LocalStack, api_url: str) -> str:
     return "\n".join(lines)
 
 
+def describe_invocation(invocation: Any) -> list[str]:
+    """One scheduled invocation as log lines (the monitor's summary: one line per model)."""
+    function = invocation.target_arn.rsplit(":", 1)[-1]
+    if invocation.error:
+        detail = (invocation.payload or {}).get("errorMessage", "") if isinstance(invocation.payload, dict) else ""
+        return [f"[schedule] {function}: {invocation.error} {detail}".rstrip()]
+    payload = invocation.payload
+    if isinstance(payload, dict) and isinstance(payload.get("models"), list):
+        lines = [f"[schedule] {function}: {len(payload['models'])} model(s) with a champion"]
+        for m in payload["models"]:
+            quality = "n/a" if m.get("quality") is None else f"{m['quality']:.3f}"
+            said = "published" if m.get("published") else f"not published: {m.get('reason')}"
+            lines.append(f"[monitor] {m['model_name']} v{m['version']}: {m['labels']} labels, quality {quality} ({said})")
+        return lines
+    return [f"[schedule] {function}: {json.dumps(payload, default=str)[:300]}"]
+
+
 def _tick_forever(stack: LocalStack, interval: float, stop: threading.Event) -> None:
+    """Each tick: the scheduled rules that are due (the monitor), then the alarms (which read what it put)."""
     while not stop.wait(interval):
+        try:
+            for invocation in stack.tick_schedules():
+                for line in describe_invocation(invocation):
+                    print(line, flush=True)
+        except Exception as exc:  # noqa: BLE001 - keep ticking; say why this tick failed
+            print(f"[schedule] tick failed: {exc}", file=sys.stderr, flush=True)
         try:
             for t in stack.tick_alarms():
                 print(f"[alarm] {t.alarm_name}: {t.previous} -> {t.state} ({t.reason})", flush=True)
@@ -103,7 +134,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     with LocalStack(args.root, _parameters(args.parameter), server_port=args.port,
                     api_key=args.api_key, verbose=args.verbose) as stack:
         server = serve_api(stack, args.api_port)
-        ticker = threading.Thread(target=_tick_forever, args=(stack, args.alarm_interval, stop), daemon=True)
+        ticker = threading.Thread(target=_tick_forever, args=(stack, args.tick_interval, stop), daemon=True)
         ticker.start()
         print(instructions(stack, server.url), flush=True)  # type: ignore[attr-defined]
         try:

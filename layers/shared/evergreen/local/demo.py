@@ -1,9 +1,15 @@
 """`make demo`: the whole Evergreen loop, locally, from the real template.yaml and state machine.
 
-The story: an upload trains and promotes v1; the inference handler serves it from ONNX; feedback on
-shifted data makes live quality fall; the quality alarm fires and retrains on the new data; v2 is
-promoted only because it beats v1 on the same test split; a worse challenger is rejected with its
-reason; a bad upload fails with a clear reason while the champion keeps serving.
+The story: an upload trains and promotes v1; the inference handler serves it from ONNX; labels on
+shifted data make the live quality the scheduled monitor computes fall; the quality alarm fires and
+retrains on the new data; v2 is promoted only because it beats v1 on the same test split; a worse
+challenger is rejected with its reason; a bad upload fails with a clear reason while the champion
+keeps serving.
+
+moto never fires schedules nor evaluates alarms, so the demo ticks them: each tick stands for one
+schedule period (MonitorScheduleMinutes=1). The monitor Lambda runs on the scheduled event of that
+minute and publishes each champion's window quality; the alarm is then evaluated over that minute.
+Every quality printed is the monitor's own answer.
 
 With DATA/TARGET the same story runs on the user's CSV; the "shift" is then simulated as a concept
 change (classes rotated, or the regression target moved by three standard deviations).
@@ -18,12 +24,13 @@ import json
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from evergreen import data
+from evergreen import csvfile
 from evergreen.spec import CandidateGrid, ModelSpec, default_spec, dump_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -59,7 +66,7 @@ def example_data(seed: int = 7) -> StoryData:
 
 def user_data(path: Path, target: str, model: str) -> StoryData:
     raw = path.read_bytes()
-    header, rows = data.read_csv(raw, source=str(path))
+    header, rows = csvfile.read_csv(raw, source=str(path))
     if target not in header:
         raise SystemExit(f"--target {target!r} is not a column of {path}; columns are {header}")
     t = header.index(target)
@@ -137,6 +144,11 @@ class Story:
         self.out = stack.outputs
         self.model = story.spec.name
         self.seen: set[str] = set()
+        alarm = stack.client("cloudwatch").describe_alarms(
+            AlarmNames=[stack.outputs["ModelQualityAlarmName"]])["MetricAlarms"][0]
+        self.period = timedelta(seconds=int(alarm["Period"]))  # = the monitor's schedule (template.yaml)
+        self.threshold = float(alarm["Threshold"])
+        self.start = self.clock = datetime.now(UTC)
 
     # -- pipeline
     def upload(self, name: str, body: bytes) -> str:
@@ -199,17 +211,21 @@ class Story:
             raise RuntimeError(f"/feedback answered {status}: {body}")
         return body
 
-    def serve_and_label(self, pairs: list[tuple[dict, Any]], batch: int = 100) -> tuple[float, set[int]]:
-        """Predict every record, then post its ground truth; returns live quality and versions that served."""
-        qualities, versions = [], set()
+    def serve_and_label(self, pairs: list[tuple[dict, Any]], batch: int = 100) -> set[int]:
+        """Predict every record, then post its ground truth (one label each); returns the versions that served.
+
+        Quality is not read here: the monitor computes it from the stored labels (see `tick`).
+        """
+        versions: set[int] = set()
         for i in range(0, len(pairs), batch):
             chunk = pairs[i:i + batch]
             out = self.predict([r for r, _ in chunk])
             versions.add(out["model_version"])
             fb = self.feedback([{"prediction_id": p["prediction_id"], "label": truth}
                                 for p, (_, truth) in zip(out["predictions"], chunk)])
-            qualities += [r["quality"] for r in fb["results"] if r.get("quality") is not None]
-        return (sum(qualities) / len(qualities) if qualities else float("nan")), versions
+            if fb["accepted"] != len(chunk):
+                raise RuntimeError(f"/feedback accepted {fb['accepted']} of {len(chunk)} labels: {fb}")
+        return versions
 
     def champion(self) -> int | None:
         from evergreen import registry
@@ -218,21 +234,46 @@ class Story:
         alias = registry.get_alias(table, self.model)
         return alias["version"] if alias else None
 
-    def tick_until(self, wanted: str, timeout: float = 60, traffic: list[tuple[dict, Any]] | None = None) -> None:
-        """Evaluate the alarms until one reaches `wanted`; live traffic (with feedback) keeps flowing meanwhile."""
-        deadline = time.monotonic() + timeout
+    def tick(self) -> tuple[dict, list[Any]]:
+        """One schedule period: the monitor runs on its scheduled event, then the alarm is evaluated.
+
+        Returns the monitor's summary for this model and the alarm's state changes.
+        """
+        self.clock = max(self.clock + self.period, datetime.now(UTC))  # never behind the predictions' clock
+        runs = self.stack.tick_schedules(self.clock)  # due: one period has passed since the last run
+        answers = [r.payload for r in runs if isinstance(r.payload, dict) and "models" in r.payload]
+        if len(answers) != 1 or any(r.error for r in runs):
+            raise RuntimeError(f"the monitor did not run once: {runs}")
+        [answer] = answers
+        [summary] = [m for m in answer["models"] if m["model_name"] == self.model]
+        minute = f"+{(self.clock - self.start).total_seconds() / 60:.0f} min"
+        if summary["published"]:
+            window = datetime.fromisoformat(answer["window_end"]) - datetime.fromisoformat(answer["window_start"])
+            other = f" ({summary['other_versions']} of earlier versions not counted)" if summary["other_versions"] else ""
+            self.n.say(f"[{minute}] monitor: PredictionQuality {summary['quality']:.3f} = v{summary['version']}'s "
+                       f"{summary['labels']} labelled predictions of the last {window.total_seconds() / 60:g} min{other}")
+        else:
+            self.n.say(f"[{minute}] monitor: v{summary['version']}: {summary['reason']} (quality not published)")
+        changes = self.stack.tick_alarms(self.clock)
+        for change in changes:
+            self.n.say(f"[{minute}] alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
+        return summary, changes
+
+    def tick_until(self, wanted: str, traffic: list[tuple[dict, Any]] | None = None, max_ticks: int = 20) -> dict:
+        """Tick (monitor, then alarm) until the alarm reaches `wanted`; labelled traffic keeps flowing meanwhile.
+
+        Returns the monitor's last summary (the quality that moved the alarm).
+        """
         pending = list(traffic or [])
-        while time.monotonic() < deadline:
+        for _ in range(max_ticks):
             if pending:
-                quality, versions = self.serve_and_label(pending[:100])
-                self.n.say(f"{len(pending[:100])} more predictions + feedback: quality {quality:.3f} (v{sorted(versions)})")
+                versions = self.serve_and_label(pending[:100])
+                self.n.say(f"{len(pending[:100])} more predictions, each labelled (served by v{sorted(versions)})")
                 pending = pending[100:]
-            for change in self.stack.tick_alarms():
-                self.n.say(f"alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
-                if change.state == wanted:
-                    return
-            time.sleep(0.2)
-        raise TimeoutError(f"alarm did not reach {wanted}")
+            summary, changes = self.tick()
+            if any(change.state == wanted for change in changes):
+                return summary
+        raise TimeoutError(f"the alarm did not reach {wanted} in {max_ticks} ticks")
 
 
 def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
@@ -253,24 +294,29 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     for p in sample["predictions"]:
         probs = ", ".join(f"{k}={v:.3f}" for k, v in (p.get("probabilities") or {}).items())
         n.say(f"prediction {p['prediction_id'][:8]}… -> {p['prediction']!r} {probs} (model v{sample['model_version']})")
-    quality, versions = s.serve_and_label(story.live_before)
-    n.say(f"{len(story.live_before)} predictions + feedback before the shift: live quality {quality:.3f} (v{sorted(versions)})")
-    s.tick_until("OK")
+    versions = s.serve_and_label(story.live_before)
+    n.say(f"{len(story.live_before)} predictions before the shift, each labelled via /feedback (served by v{sorted(versions)})")
+    n.say(f"moto fires no schedules: each tick below is one {s.period.total_seconds() / 60:g}-minute run of the "
+          f"monitor, then the alarm (threshold {s.threshold:g})")
+    before = s.tick_until("OK")
 
     n.chapter(f"3. The world shifts: {story.shift}")
-    quality_after, _ = s.serve_and_label(story.live_after)
-    n.say(f"{len(story.live_after)} predictions + feedback after the shift: live quality {quality_after:.3f}")
-    _expect(quality_after < quality, "quality did not fall after the shift", {"before": quality, "after": quality_after})
+    s.serve_and_label(story.live_after)
+    n.say(f"{len(story.live_after)} predictions after the shift, each labelled via /feedback")
 
-    n.chapter("4. The quality alarm fires and starts retraining on the new data")
-    s.tick_until("ALARM", traffic=story.live_after[::-1])
+    n.chapter("4. The monitor sees quality fall; the alarm fires and starts retraining on the new data")
+    after = s.tick_until("ALARM", traffic=story.live_after[::-1])
+    _expect(after["quality"] < before["quality"], "quality did not fall after the shift",
+            {"before": before, "after": after})
     second = s.report_run(s.next_execution())
     _expect(second.get("trigger") == "alarm", "the alarm did not start the retraining run", second)
     _expect(second.get("status") == "PROMOTED" and s.champion() == 2, "v2 was not promoted", second)
-    quality_v2, versions = s.serve_and_label(story.live_after[:200])
-    n.say(f"v2 now serves: live quality on shifted traffic {quality_v2:.3f} (was {quality_after:.3f} with v1; "
-          f"served by v{sorted(versions)})")
-    s.tick_until("OK", traffic=story.live_after[200:] + story.live_after[:200] * 3)
+    versions = s.serve_and_label(story.live_after[:200])
+    n.say(f"v2 now serves: {min(200, len(story.live_after))} more shifted predictions labelled (served by v{sorted(versions)})")
+    recovered = s.tick_until("OK", traffic=story.live_after[200:] + story.live_after[:200] * 3)
+    n.say(f"v2's live quality on shifted traffic {recovered['quality']:.3f} (v1's was {after['quality']:.3f})")
+    _expect(recovered["version"] == 2 and recovered["quality"] > after["quality"], "v2 did not recover quality",
+            {"v1": after, "v2": recovered})
 
     n.chapter("5. A later run tries a cheaper model (a depth-1 tree) on fresh data: it must not replace v2")
     s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.weak_spec).encode())
@@ -321,11 +367,14 @@ def run(args: argparse.Namespace) -> int:
 
     narrator = Narrator()
     narrator.chapter("0. Local stack: template.yaml -> aws-sam-translator -> CloudFormation on moto")
-    with LocalStack(root=ROOT, parameters={"ModelName": story.spec.name, "QualityAlarmPeriodSeconds": "60"},
+    with LocalStack(root=ROOT, parameters={"ModelName": story.spec.name, "MonitorScheduleMinutes": "1"},
                     verbose=args.verbose) as stack:
         narrator.say(f"{len(stack.resources)} resources created; not created locally: "
                      f"{', '.join(sorted({d.kind for d in stack.dropped}))} (served or bridged by the local runtime)")
         narrator.say(f"state machine {stack.outputs['StateMachineArn'].rsplit(':', 1)[-1]} runs on moto's own interpreter; "
                      "Lambda tasks call the handlers in functions/ in-process")
+        for rule in stack.schedules.rules():
+            narrator.say(f"scheduled rule {rule['Name'].removeprefix(stack.stack_name + '-')} "
+                         f"({rule['ScheduleExpression']}): moto never fires it, the demo ticks it")
         tell(stack, story, narrator)
     return 0

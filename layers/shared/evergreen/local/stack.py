@@ -70,6 +70,7 @@ class LocalStack:
         self.lambdas: shims.InProcessLambda | None = None
         self.events: shims.EventBridgeToStepFunctions | None = None
         self.alarm_evaluator: shims.AlarmEvaluator | None = None
+        self.schedules: shims.ScheduledRules | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -164,6 +165,8 @@ class LocalStack:
             patch.install()
             self._patches.append(patch)
         self.alarm_evaluator = shims.AlarmEvaluator(self.client("cloudwatch"), self.client("events"))
+        self.schedules = shims.ScheduledRules(self.client("events"), self.client("lambda"))
+        self.schedules.rules()  # an unsupported schedule (cron) is an error now, not at the first tick
         for logical_id, alarm in prepared.deferred.items():
             shims.AlarmEvaluator.check(self.client("cloudwatch").describe_alarms(
                 AlarmNames=[self.alarms[logical_id]])["MetricAlarms"][0])
@@ -253,7 +256,7 @@ class LocalStack:
 
     @property
     def state_machine_arns(self) -> list[str]:
-        return [self.resources[s] for s in self.prepared.state_machines] if self.prepared else []
+        return [self.resources[s] for s in self.prepared.state_machines if s in self.resources] if self.prepared else []
 
     def function_name(self, logical_id: str) -> str:
         return self.resources[logical_id]
@@ -289,6 +292,11 @@ class LocalStack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no new execution after {timeout} s")
             time.sleep(poll)
+
+    def tick_schedules(self, now: Any = None, *, force: bool = False) -> list[shims.ScheduledInvocation]:
+        """Fire the scheduled rules whose rate has elapsed at ``now`` (all with ``force``); moto never fires them."""
+        assert self.schedules is not None, "start() first"
+        return self.schedules.tick(now, force=force)
 
     def tick_alarms(self, now: Any = None) -> list[shims.Transition]:
         assert self.alarm_evaluator is not None, "start() first"

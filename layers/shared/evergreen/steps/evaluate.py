@@ -1,16 +1,39 @@
 """Evaluate: the best candidate, the current champion (its served ONNX artifact) and a trivial baseline,
-all on this run's held-out test split (export decides, on the ONNX artifact itself)."""
+all on this run's held-out test split (export decides, on the ONNX artifact itself).
+
+The champion's artifact is verified first: a missing object or a sha256 that does not match the
+registry fails the run (ChampionIntegrityError, naming the key and the check), so nothing can be
+promoted on the baseline bar because the champion could not be read.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from botocore.exceptions import ClientError
 
 from evergreen import data, metrics, registry, training
 from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult
-from evergreen.evaluation import rank_trials, schema_mismatch
+from evergreen.data_contract import breaking_changes
+from evergreen.errors import ChampionIntegrityError
+from evergreen.evaluation import rank_trials
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.steps.common import load_pipeline, load_split, score_onnx
 from evergreen.storage import Stores
+
+
+def load_champion(stores: Stores, alias: dict, columns: ColumnSchema) -> OnnxModel:
+    """The champion's ONNX model, verified against the registry; ChampionIntegrityError otherwise."""
+    where = f"champion v{alias['version']} artifact s3://{stores.artifacts_bucket}/{alias['model_key']}"
+    advice = "restore it or move the champion alias to a verified version; nothing is promoted meanwhile"
+    try:
+        blob = stores.get_bytes(stores.artifacts_bucket, alias["model_key"])
+    except ClientError as exc:
+        raise ChampionIntegrityError(f"{where} cannot be read ({exc.response['Error']['Code']}); {advice}") from None
+    try:
+        return OnnxModel(blob, numeric=columns.numeric, categorical=columns.categorical, classes=columns.classes,
+                         expected_sha256=alias["sha256"])
+    except ModelIntegrityError as exc:
+        raise ChampionIntegrityError(f"{where} failed the integrity check: {exc}; {advice}") from None
 
 
 def champion_score(stores: Stores, model_name: str, test: data.Frame, schema: ColumnSchema, metric: str) -> ChampionScore | None:
@@ -19,15 +42,11 @@ def champion_score(stores: Stores, model_name: str, test: data.Frame, schema: Co
         return None
     base = {"version": alias["version"], "onnx_key": alias["model_key"], "sha256": alias["sha256"]}
     champ_cols = ColumnSchema.model_validate(alias["columns"])
-    why = schema_mismatch(champ_cols, schema)
+    onnx = load_champion(stores, alias, champ_cols)
+    why = breaking_changes(champ_cols, schema)
     if why:
-        return ChampionScore(**base, test_score=None, note=why)
-    try:
-        onnx = OnnxModel(stores.get_bytes(stores.artifacts_bucket, alias["model_key"]), numeric=champ_cols.numeric,
-                         categorical=champ_cols.categorical, classes=champ_cols.classes, expected_sha256=alias["sha256"])
-    except ModelIntegrityError as exc:
-        return ChampionScore(**base, test_score=None, note=str(exc))
-    # fed exactly as inference feeds it, scored against the champion's own class order
+        return ChampionScore(**base, test_score=None, note="; ".join(why))
+    # fed exactly as inference feeds it (its own columns), scored against the champion's own class order
     return ChampionScore(**base, test_score=score_onnx(onnx, test, champ_cols, metric))
 
 

@@ -1,32 +1,30 @@
 """FinishRun: record a run's outcome and why, publish it as a metric, notify on failure.
 
+Outcomes: promoted, rejected (the champion stays), failed (the champion stays; an alert goes out)
+and skipped (the trigger was a repeated event or an object that is not data: no alert).
+
 It receives the whole execution state, whatever slots exist so far (a run can fail before ingest
 produced a context), so it reads them defensively; the reason recorded is the one a person needs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import boto3
 
+from evergreen import run_records
 from evergreen.contracts import FinishInput, FinishResult
-from evergreen.registry import now_iso
-from evergreen.storage import Stores, model_from_upload_key, to_dynamo
+from evergreen.errors import clean_cause
+from evergreen.storage import Stores, model_from_upload_key
 
 
 def error_reason(error: dict[str, Any] | None) -> str:
-    """Step Functions error slot {"Error", "Cause"} -> "<Error>: <message>" (Cause is Lambda's JSON for Lambda errors)."""
+    """Step Functions error slot {"Error", "Cause"} -> "<Error>: <message>", without stack traces."""
     if not error:
         return "unknown error"
-    name, cause = error.get("Error", "Error"), error.get("Cause") or ""
-    try:
-        parsed = json.loads(cause)
-        message = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
-    except (json.JSONDecodeError, TypeError):
-        message = cause
+    name, message = error.get("Error", "Error"), clean_cause(error.get("Cause"))
     return f"{name}: {message}" if message else name
 
 
@@ -40,7 +38,7 @@ def model_name_of(state: dict[str, Any]) -> str | None:
 
 def outcome_reason(inp: FinishInput) -> str:
     state = inp.state
-    if inp.outcome == "failed":
+    if inp.outcome in ("failed", "skipped"):
         return error_reason(state.get("error"))
     export, promotion = state.get("export") or {}, state.get("promotion") or {}
     decision = (export.get("decision") or {}).get("reason", "")
@@ -55,6 +53,8 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
     return {
         "dataset_version": (run.get("dataset") or {}).get("version"),
         "rows": (run.get("dataset") or {}).get("rows"),
+        "quarantine_key": (run.get("dataset") or {}).get("quarantine_key"),
+        "contract": run.get("contract"),
         "trials": {"total": len(trials), "failed": sum(1 for t in trials if t.get("status") != "ok")},
         "metric": evaluation.get("metric"),
         "challenger": (evaluation.get("challenger") or {}).get("candidate_id"),
@@ -70,17 +70,7 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
 def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = None) -> FinishResult:
     model = model_name_of(inp.state)
     reason = outcome_reason(inp)
-    values: dict[str, Any] = {":status": inp.outcome.upper(), ":reason": reason, ":now": now_iso(),
-                              ":summary": summary(inp.state)}
-    expr = "SET #status = :status, reason = :reason, finished_at = :now, started_at = if_not_exists(started_at, :now), #summary = :summary"
-    if model:
-        expr += ", model_name = :model"
-        values[":model"] = model
-    stores.experiments.update_item(
-        Key={"run_id": inp.run_id, "sk": "run"}, UpdateExpression=expr,
-        ExpressionAttributeNames={"#status": "status", "#summary": "summary"},
-        ExpressionAttributeValues=to_dynamo(values),
-    )
+    run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model, summary(inp.state))
     namespace = os.environ.get("METRICS_NAMESPACE", "Evergreen")
     (cloudwatch or boto3.client("cloudwatch")).put_metric_data(Namespace=namespace, MetricData=[{
         "MetricName": "RunOutcome", "Value": 1.0, "Unit": "Count",

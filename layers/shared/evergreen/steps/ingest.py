@@ -2,30 +2,62 @@
 
 Triggers:
   - S3 "Object Created" under uploads/<model>/ (via EventBridge): the uploaded CSV is the data.
+    Folder markers, empty objects and hidden or marker files (".x", "_SUCCESS") are not data: the
+    run ends SKIPPED (IgnoredUpload). A second delivery of the same object version (S3 events are
+    at-least-once) ends SKIPPED too (DuplicateUpload): it trains nothing.
   - CloudWatch "Alarm State Change" to ALARM on the model's quality metric: the data is the recent
     predictions that received ground-truth feedback (features as served + the true label).
-The raw upload is never modified; the run record is written first so even a bad upload is tracked.
+Before any training the data is checked against the model's locked data contract
+(evergreen.data_contract): a violation fails the run with a DataError listing every difference.
+Rows left out (no usable target) go to a quarantine CSV with the reason each. The raw upload is
+never modified; the run record is written first so even a bad upload is tracked.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import posixpath
 from typing import Any
 from urllib.parse import unquote_plus
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from evergreen import data
-from evergreen.contracts import DatasetRef, IngestInput, RunContext, SourceObject
-from evergreen.registry import now_iso
+from evergreen import data, data_contract, features, prediction_log, registry, run_records
+from evergreen.contracts import ContractInfo, DatasetRef, IngestInput, RunContext, SourceObject
+from evergreen.csvfile import read_csv
+from evergreen.data_contract import DataContract
+from evergreen.errors import ChampionIntegrityError, DataError
+from evergreen.monitoring.profile import profile
 from evergreen.spec import ModelSpec, SpecError, expand_candidates, parse_spec
-from evergreen.storage import Stores, dataset_prefix, model_from_upload_key, spec_keys, to_dynamo
+from evergreen.storage import Stores, dataset_prefix, model_from_upload_key, quarantine_key, spec_keys
 
 FEEDBACK_ROWS_MAX = 50_000
+MAX_NOTICES = 50
 
 
 class TriggerError(ValueError):
     """The event that started the run is not one Evergreen acts on."""
+
+
+class IgnoredUpload(Exception):
+    """The new object is not data (a folder marker, an empty or hidden file): nothing to do."""
+
+
+class DuplicateUpload(Exception):
+    """This object version was already ingested by another run (a repeated S3 event)."""
+
+
+def not_data(key: str, size: int | None) -> str | None:
+    """Why an uploaded object is plainly not data, or None."""
+    name = posixpath.basename(key)
+    if key.endswith("/"):
+        return "a folder marker"
+    if size == 0:
+        return "an empty object"
+    if name.startswith((".", "_")):
+        return f"a hidden or marker file ({name!r})"
+    return None
 
 
 def parse_trigger(event: dict[str, Any]) -> tuple[str, str, SourceObject | None]:
@@ -38,10 +70,14 @@ def parse_trigger(event: dict[str, Any]) -> tuple[str, str, SourceObject | None]
         key = obj.get("key")
         if not bucket or not key:
             raise TriggerError("S3 event without detail.bucket.name / detail.object.key")
+        why = not_data(key, obj.get("size"))
+        if why:
+            raise IgnoredUpload(f"s3://{bucket}/{key} is {why}, not data: ignored")
         model = model_from_upload_key(key)
         if model is None:
             raise TriggerError(f"upload key {key!r} is not under uploads/<model>/<file>")
-        return "upload", model, SourceObject(bucket=bucket, key=key, version_id=obj.get("version-id"))
+        etag = obj.get("etag") or obj.get("eTag")
+        return "upload", model, SourceObject(bucket=bucket, key=key, version_id=obj.get("version-id"), etag=etag)
     if detail_type == "CloudWatch Alarm State Change":
         state = (detail.get("state") or {}).get("value")
         if state != "ALARM":
@@ -82,26 +118,16 @@ def read_upload(stores: Stores, source: SourceObject) -> bytes:
         raise
 
 
-def feedback_rows(stores: Stores, spec: ModelSpec) -> tuple[list[str], list[list[str]]]:
-    """Predictions with ground truth, newest first, as CSV-like rows (features as served + target)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "IndexName": "ByModel",
-        "KeyConditionExpression": Key("model_name").eq(spec.name),
-        "FilterExpression": Attr("label").exists(),
-        "ScanIndexForward": False,
-    }
-    while len(items) < FEEDBACK_ROWS_MAX:
-        page = stores.predictions.query(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def feedback_rows(stores: Stores, spec: ModelSpec, contract: DataContract | None) -> tuple[list[str], list[list[str]]]:
+    """Predictions with ground truth, newest first, as CSV-like rows (features as served + target);
+    every contract column is a column, even one no request sent (its cells are then missing)."""
+    items = list(prediction_log.labelled(stores.predictions, spec.name, limit=FEEDBACK_ROWS_MAX))
     if not items:
-        raise data.DataError(f"no predictions with feedback for model {spec.name!r} to retrain on")
-    features = sorted({name for item in items for name in (item.get("features") or {})} - {spec.target})
-    header = [*features, spec.target]
-    rows = [[_cell((item.get("features") or {}).get(f)) for f in features] + [_cell(item["label"])] for item in items]
+        raise DataError(f"no predictions with feedback for model {spec.name!r} to retrain on")
+    expected = contract.columns.numeric + contract.columns.categorical if contract else []
+    names = sorted(({name for item in items for name in (item.get("features") or {})} | set(expected)) - {spec.target})
+    header = [*names, spec.target]
+    rows = [[_cell((item.get("features") or {}).get(f)) for f in names] + [_cell(item["label"])] for item in items]
     return header, sorted(rows)  # same feedback -> same dataset (and version), whatever order the index returned
 
 
@@ -109,52 +135,103 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def record_start(stores: Stores, run_id: str, trigger: str, model: str | None, source: SourceObject | None) -> None:
-    values: dict[str, Any] = {":status": "RUNNING", ":now": now_iso(), ":trigger": trigger,
-                              ":source": source.model_dump() if source else None}
-    expr = "SET #status = :status, started_at = if_not_exists(started_at, :now), #trigger = :trigger, #source = :source"
-    if model:
-        expr += ", model_name = :model"
-        values[":model"] = model
-    stores.experiments.update_item(
-        Key={"run_id": run_id, "sk": "run"},
-        UpdateExpression=expr,
-        ExpressionAttributeNames={"#status": "status", "#trigger": "trigger", "#source": "source"},
-        ExpressionAttributeValues=to_dynamo(values),
-    )
+def load_contract(stores: Stores, model: str) -> DataContract | None:
+    """The champion's data contract; None before a model's first promotion."""
+    alias = registry.get_alias(stores.registry, model)
+    if alias is None:
+        return None
+    key = alias.get("contract_key")
+    if not key:  # a champion promoted before contracts were recorded: its columns are its contract
+        return DataContract(version=int(alias.get("contract_version") or 1), columns=alias["columns"])
+    try:
+        return DataContract.model_validate(stores.get_json(stores.artifacts_bucket, key))
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        raise ChampionIntegrityError(
+            f"the data contract of champion v{alias['version']} cannot be read: s3://{stores.artifacts_bucket}/{key} "
+            f"({code}); restore it or move the champion alias to a verified version") from None
+
+
+def write_quarantine(stores: Stores, key: str, header: list[str], rows: list[list[str]],
+                     rejected: list[tuple[int, str]]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["_row", "_reason", *header])
+    writer.writerows([index + 2, reason, *rows[index]] for index, reason in rejected)  # _row: line in the upload
+    stores.put_bytes(stores.artifacts_bucket, key, out.getvalue().encode("utf-8"), "text/csv")
+
+
+def notices_of(plan: data_contract.Plan, report: dict[str, Any], fresh: dict[str, dict[str, Any]]) -> list[str]:
+    notices = list(plan.notices)
+    for name, info in report["invalid_cells"].items():
+        if not any(n.startswith(f"column {name!r} is numeric:") for n in notices):
+            notices.append(f"column {name!r}: {info['count']} of {info['present']} values {info['reason']} "
+                           f"(e.g. {data.describe(info['examples'])}) and became missing")
+    if report["dropped"]:
+        notices.append(f"{report['dropped']} rows left out (quarantined): {report['dropped_missing_target']} "
+                       f"without a target, {report['dropped_invalid_target']} with an invalid one")
+    for name, info in fresh.items():
+        notices.append(f"column {name!r}: {info['rows']} rows have values the contract has not seen "
+                       f"(e.g. {data.describe(info['examples'])}); served like unseen categories")
+    return notices[:MAX_NOTICES]
 
 
 def run(inp: IngestInput, stores: Stores) -> RunContext:
     trigger, model, source = parse_trigger(inp.event)
-    record_start(stores, inp.run_id, trigger, model, source)
+    run_records.start(stores.experiments, inp.run_id, trigger, model, source.model_dump() if source else None)
+    if source is not None:
+        first = run_records.claim_source(stores.experiments, source.source_id, inp.run_id)
+        if first is not None:
+            raise DuplicateUpload(f"s3://{source.bucket}/{source.key} (version {source.version_id}) was already "
+                                  f"ingested by run {first}: a repeated event, nothing to train")
     spec = load_spec(stores, model)
 
+    contract = load_contract(stores, model)
     if source is not None:
-        raw = read_upload(stores, source)
-        header, rows = data.read_csv(raw, source=f"s3://{source.bucket}/{source.key}")
+        name = f"s3://{source.bucket}/{source.key}"
+        header, rows = read_csv(read_upload(stores, source), source=name)
     else:
-        header, rows = feedback_rows(stores, spec)
-    schema = data.infer_schema(header, rows, spec)
-    frame, report = data.build_frame(header, rows, schema)
+        name = f"the labelled predictions of {model!r}"
+        header, rows = feedback_rows(stores, spec, contract)
+    plan = data_contract.plan(header, rows, spec, contract)
+    columns = data_contract.checkable(plan.schema, header)
+    if columns is None:
+        raise DataError(f"{name} breaks data contract v{plan.version}: " + "; ".join(plan.differences))
+    cleaned = data.build_frame(header, rows, columns)
+    quarantine = None
+    if cleaned.rejected:
+        quarantine = quarantine_key(model, inp.run_id)
+        write_quarantine(stores, quarantine, header, rows, cleaned.rejected)
+    problems = data_contract.conformance(plan, cleaned.report, spec)
+    if problems:
+        against = f"breaks data contract v{plan.version}" if contract and not plan.changes else "cannot be used"
+        raise DataError(f"{name} {against}: " + "; ".join(problems))
+    frame, schema = cleaned.frame, plan.schema
     if frame.n_rows < spec.min_rows:
-        raise data.DataError(f"only {frame.n_rows} usable rows; the spec requires at least {spec.min_rows}")
+        raise DataError(f"only {frame.n_rows} usable rows; the spec requires at least {spec.min_rows}")
     train, validation, test = data.split_frame(
         frame, spec.split.validation, spec.split.test, spec.split.seed, classification=spec.problem_type == "classification"
     )
 
     version = data.dataset_version(frame, schema)
     prefix = dataset_prefix(model, version)
-    keys = {name: f"{prefix}{name}.csv" for name in ("train", "validation", "test")}
-    for name, part in (("train", train), ("validation", validation), ("test", test)):
-        stores.put_bytes(stores.artifacts_bucket, keys[name], data.frame_to_csv(part, schema), "text/csv")
+    keys = {part: f"{prefix}{part}.csv" for part in ("train", "validation", "test")}
+    for part, subset in (("train", train), ("validation", validation), ("test", test)):
+        stores.put_bytes(stores.artifacts_bucket, keys[part], data.frame_to_csv(subset, schema), "text/csv")
+    fresh = data_contract.new_categories(contract, frame)
+    top = spec.data.max_categories
     profile_key = f"{prefix}profile.json"
     stores.put_json(stores.artifacts_bucket, profile_key, {
         "dataset_version": version, "source": source.model_dump() if source else {"feedback": True},
-        "report": report, "columns": schema.model_dump(), "profile": data.profile(train, schema),
+        "report": {**cleaned.report, "new_categories": fresh}, "columns": schema.model_dump(),
+        "profile": profile(train, schema, top),
+        "vocabulary": {c: features.vocabulary(frame.columns[c].tolist(), top) for c in schema.categorical},
+        "open_vocabulary": [c for c in schema.categorical if len(set(frame.columns[c].tolist()) - {""}) > top],
     })
 
-    rows = {"train": train.n_rows, "validation": validation.n_rows, "test": test.n_rows,
-            "raw": int(report.get("raw", frame.n_rows)), "dropped": int(report.get("raw", frame.n_rows)) - frame.n_rows}
+    report = cleaned.report
+    rows_ = {"train": train.n_rows, "validation": validation.n_rows, "test": test.n_rows,
+             "raw": report["raw"], "dropped": report["dropped"]}
     return RunContext(
         run_id=inp.run_id,
         model_name=model,
@@ -163,6 +240,8 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         spec=spec,
         dataset=DatasetRef(version=version, bucket=stores.artifacts_bucket, train_key=keys["train"],
                            validation_key=keys["validation"], test_key=keys["test"], profile_key=profile_key,
-                           rows=rows, columns=schema),
+                           rows=rows_, columns=schema, quarantine_key=quarantine),
+        contract=ContractInfo(version=plan.version, previous=plan.previous, changes=plan.changes,
+                              breaking=plan.breaking, notices=notices_of(plan, report, fresh)),
         candidates=expand_candidates(spec),
     )

@@ -1,11 +1,14 @@
-"""Promote: copy the exported model under models/, register it as a new version with its model card,
-and move the champion alias to it, only if the champion is still the one this run was judged against."""
+"""Promote: copy the exported model under models/, record the data contract when this run sets a new
+one, write the model card, and register the version with the champion alias moved to it, in one
+transaction, only if the champion is still the one this run was judged against. A run that loses
+that race removes what it copied and registers nothing."""
 
 from __future__ import annotations
 
 from evergreen import registry
 from evergreen.contracts import PromoteInput, PromoteResult
-from evergreen.storage import Stores, card_key, model_key
+from evergreen.data_contract import DataContract
+from evergreen.storage import Stores, card_key, contract_key, model_key, now_iso
 
 
 def model_card(inp: PromoteInput, version: int) -> dict:
@@ -22,7 +25,20 @@ def model_card(inp: PromoteInput, version: int) -> dict:
                    "champion_before": ev.champion.model_dump() if ev.champion else None},
         "decision": ex.decision.model_dump(), "parity": ex.parity.model_dump() if ex.parity else None,
         "skipped": ex.skipped, "ranking": [t.model_dump() for t in ev.ranking], "spec": run.spec.model_dump(mode="json"),
+        "contract": {**run.contract.model_dump(), "key": contract_key(run.model_name, run.contract.version)},
     }
+
+
+def data_contract(stores: Stores, inp: PromoteInput, version: int) -> DataContract:
+    """The contract this run's data follows, as recorded with the first champion that follows it."""
+    run = inp.run
+    profile = stores.get_json(run.dataset.bucket, run.dataset.profile_key)
+    return DataContract(
+        version=run.contract.version, columns=run.dataset.columns, vocabulary=profile.get("vocabulary", {}),
+        open_vocabulary=profile.get("open_vocabulary", []), changes=run.contract.changes,
+        recorded={"run_id": run.run_id, "model_version": version, "dataset_version": run.dataset.version,
+                  "recorded_at": now_iso()},
+    )
 
 
 def regression_tolerance(inp: PromoteInput) -> float | None:
@@ -40,26 +56,33 @@ def regression_tolerance(inp: PromoteInput) -> float | None:
 def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
     if not (inp.export.passed and inp.export.decision.promote and inp.export.candidate and inp.export.sha256):
         raise ValueError("promote called for a candidate that was not cleared for promotion")
-    name = inp.run.model_name
+    name, bucket = inp.run.model_name, stores.artifacts_bucket
     version = registry.next_version(stores.registry, name)
-    key = model_key(name, version)
-    stores.s3.copy_object(Bucket=stores.artifacts_bucket, Key=key,
-                          CopySource={"Bucket": stores.artifacts_bucket, "Key": inp.export.onnx_key})
-    card = model_card(inp, version)
-    stores.put_json(stores.artifacts_bucket, card_key(name, version), card)
+    key, card, contract = model_key(name, version), card_key(name, version), contract_key(name, inp.run.contract.version)
+    stores.s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": inp.export.onnx_key})
+    if inp.run.contract.is_new:
+        # never removed, even if this run loses the race: a concurrent run of the same version may rely on it
+        stores.put_json(bucket, contract, data_contract(stores, inp, version).model_dump(mode="json"))
+    stores.put_json(bucket, card, model_card(inp, version))
 
     spec = inp.run.spec
     record = {
         "model_key": key, "sha256": inp.export.sha256, "size_bytes": inp.export.size_bytes,
-        "card_key": card_key(name, version), "columns": inp.run.dataset.columns.model_dump(),
+        "card_key": card, "columns": inp.run.dataset.columns.model_dump(),
+        "contract_version": inp.run.contract.version, "contract_key": contract,
         "primary_metric": inp.evaluation.metric, "test_score": inp.export.onnx_test_score,
         "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version,
         "family": inp.export.candidate.family, "params": inp.export.candidate.params,
         "regression_tolerance": regression_tolerance(inp),
         "quality_threshold": spec.monitoring.quality_threshold,
+        "decision": inp.export.decision.model_dump(),
     }
-    registry.register_version(stores.registry, name, version, {**record, "decision": inp.export.decision.model_dump()})
     previous = inp.evaluation.champion.version if inp.evaluation.champion else None
-    registry.set_alias(stores.registry, name, version, record, expected_version=previous)
+    try:
+        registry.register_champion(stores.registry, name, version, record, expected_version=previous)
+    except registry.ChampionChanged:
+        for leftover in (key, card):  # the race was lost: leave no artifact of a version that was never registered
+            stores.s3.delete_object(Bucket=bucket, Key=leftover)
+        raise
     return PromoteResult(model_name=name, version=version, promoted=True, previous_champion=previous,
                          model_key=key, sha256=inp.export.sha256)

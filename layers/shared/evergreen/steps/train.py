@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import traceback
 
-from evergreen import training
+from evergreen import run_records, training
 from evergreen.contracts import TrainInput, TrialResult
-from evergreen.registry import now_iso
 from evergreen.steps.common import dump_pipeline, load_split
-from evergreen.storage import Stores, candidate_key, to_dynamo
+from evergreen.storage import Stores, candidate_key
 
 
 def run(inp: TrainInput, stores: Stores) -> TrialResult:
@@ -23,7 +22,7 @@ def run(inp: TrainInput, stores: Stores) -> TrialResult:
             "params": inp.candidate.params, "metric": metric}
     try:
         fit = training.fit_candidate(inp.candidate, train, validation, inp.dataset.columns, metric,
-                                     random_state=inp.spec.split.seed)
+                                     random_state=inp.spec.split.seed, max_categories=inp.spec.data.max_categories)
     except Exception as exc:  # noqa: BLE001 - any fit failure is this candidate's failure, recorded with its reason
         trial = TrialResult(**base, status="failed", error=f"{type(exc).__name__}: {exc}")
         _record(stores, inp, trial, traceback.format_exc(limit=5))
@@ -39,8 +38,7 @@ def run(inp: TrainInput, stores: Stores) -> TrialResult:
 
 def _record(stores: Stores, inp: TrainInput, trial: TrialResult, trace: str | None = None) -> None:
     """Every trial is tracked and comparable: same run, same data version, same metric."""
-    stores.experiments.put_item(Item=to_dynamo({
-        "run_id": inp.run_id, "sk": f"trial#{trial.candidate_id}", "model_name": inp.model_name,
-        "dataset_version": inp.dataset.version, "recorded_at": now_iso(), "traceback": trace,
-        **trial.model_dump(mode="json"),
-    }))
+    run_records.record_trial(stores.experiments, {
+        "run_id": inp.run_id, "model_name": inp.model_name, "dataset_version": inp.dataset.version,
+        "traceback": trace, **trial.model_dump(mode="json"),
+    })

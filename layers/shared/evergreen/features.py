@@ -1,0 +1,206 @@
+"""The one feature coercion: how a raw value becomes what a model sees.
+
+Ingest (CSV cells), training, export, evaluation (frames) and serving (JSON request values) all go
+through these functions, so the live model sees exactly what training saw. numpy + stdlib only:
+the inference Lambda imports this without scikit-learn.
+
+Rules, for a CSV cell (str) or a JSON value alike:
+  - missing: None, NaN, or a string that is empty or one of MISSING_TOKENS after stripping
+    (any case). Numeric -> NaN, categorical -> "".
+  - numeric: an int or float, or a string of an ASCII decimal number ("12", " 1e3 ", "-.5");
+    parsed to float32 with one correct rounding from the decimal text. Invalid: booleans,
+    non-finite values ("inf", 1e400), values beyond float32, "1_000", non-ASCII digits, any other
+    text or type.
+  - categorical: strings are NFC-normalized and stripped; ints and floats become their text
+    (3 -> "3", 3.0 -> "3.0"), booleans "True"/"False". Invalid: strings longer than
+    MAX_CATEGORY_CHARS or holding lone surrogates (not encodable as UTF-8), lists, objects.
+
+An invalid value is an ``InvalidValue``. Training turns it into a missing value and counts it
+(``numeric_column`` / ``categorical_column`` return the invalid cells); serving answers 400 naming
+the field. Nothing else differs between the two paths.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import numpy as np
+
+MISSING_TOKENS = frozenset({"", "na", "n/a", "null", "nan", "?"})
+MAX_CATEGORY_CHARS = 1024  # a longer value is not a category (and would bloat the prediction log)
+# the smallest magnitude that rounds to float32 infinity (float32 max plus half its ulp)
+F32_LIMIT = 2.0**128 - 2.0**103
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+class InvalidValue(ValueError):
+    """A value that cannot be coerced to its column's type; the message says why."""
+
+
+class InvalidCell(NamedTuple):
+    row: int
+    value: Any
+    reason: str
+
+
+def is_missing_text(text: str) -> bool:
+    return text.strip().lower() in MISSING_TOKENS
+
+
+def parse_number(value: Any) -> float:
+    """A numeric feature value as float64 (NaN for missing); raises InvalidValue."""
+    if value is None:
+        return math.nan
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidValue("is a boolean, not a number")
+    if isinstance(value, (int, np.integer)):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise InvalidValue("is out of range for a float32 feature") from None
+    elif isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return math.nan
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lower() in MISSING_TOKENS:
+            return math.nan
+        if not _NUMBER_RE.fullmatch(text):
+            raise InvalidValue("is not a number")
+        number = float(text)
+    else:
+        raise InvalidValue(f"must be a number or a numeric string, not {type(value).__name__}")
+    if not math.isfinite(number) or abs(number) >= F32_LIMIT:
+        raise InvalidValue("is out of range for a float32 feature")
+    return number
+
+
+def category(value: Any) -> str:
+    """A categorical feature value as the models see it ("" for missing); raises InvalidValue."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if len(value) > MAX_CATEGORY_CHARS:
+            raise InvalidValue(f"is longer than {MAX_CATEGORY_CHARS} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValue("is not valid Unicode text (it holds a lone surrogate)") from None
+        text = unicodedata.normalize("NFC", value).strip()
+        return "" if text.lower() in MISSING_TOKENS else text
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        text = str(int(value))
+        if len(text) > MAX_CATEGORY_CHARS:  # the same cap as the same digits in a CSV cell
+            raise InvalidValue(f"is longer than {MAX_CATEGORY_CHARS} characters")
+        return text
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    raise InvalidValue(f"must be a string, a number or null, not {type(value).__name__}")
+
+
+def to_float32_exact(values: np.ndarray, raw: Sequence[Any]) -> np.ndarray:
+    """float64 values parsed from `raw` (decimal texts, or numbers) -> float32, correctly rounded
+    from the raw decimal.
+
+    float() rounds the decimal to float64 and the cast rounds again; the two roundings differ from
+    one correct rounding only when the float64 lands exactly on a midpoint between two float32
+    neighbours. Those few values are decided again with exact decimal arithmetic. Values that are
+    exact in float32 (most real data, every serving request of small numbers) return at once.
+    """
+    out = values.astype(np.float32)
+    back = out.astype(np.float64)
+    inexact = back != values  # NaN never equals itself: NaN cells are looked at below, and kept NaN
+    if not inexact.any():
+        return out
+    with np.errstate(over="ignore", invalid="ignore"):
+        direction = np.where(values > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+        neighbour = np.nextafter(out, direction)
+        midpoint = (back + neighbour.astype(np.float64)) / 2
+    for i in np.flatnonzero(inexact & np.isfinite(values) & (values == midpoint)):
+        value = raw[i]
+        # Decimal comparisons are exact (no context rounding); a float given as a number is its float64 value
+        if isinstance(value, str):
+            exact = Decimal(value.strip())
+        else:
+            exact = Decimal(int(value)) if isinstance(value, (int, np.integer)) else Decimal(float(value))
+        mid = Decimal(float(midpoint[i]))
+        if exact != mid:  # on the midpoint itself the cast already rounded half to even
+            low, high = sorted((out[i], neighbour[i]))
+            out[i] = high if exact > mid else low
+    return out
+
+
+def numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, list[InvalidCell]]:
+    """Raw values -> float32 (NaN for missing and invalid), and the invalid cells."""
+    parsed = np.full(len(values), np.nan, dtype=np.float64)
+    invalid: list[InvalidCell] = []
+    for i, value in enumerate(values):
+        try:
+            parsed[i] = parse_number(value)
+        except InvalidValue as exc:
+            invalid.append(InvalidCell(i, value, str(exc)))
+    return to_float32_exact(parsed, values), invalid
+
+
+def categorical_column(values: Sequence[Any]) -> tuple[np.ndarray, list[InvalidCell]]:
+    """Raw values -> object array of str ("" for missing and invalid), and the invalid cells."""
+    out = np.empty(len(values), dtype=object)
+    invalid: list[InvalidCell] = []
+    for i, value in enumerate(values):
+        try:
+            out[i] = category(value)
+        except InvalidValue as exc:
+            out[i] = ""
+            invalid.append(InvalidCell(i, value, str(exc)))
+    return out, invalid
+
+
+def format_float32(value: float) -> str:
+    """The shortest text that parses back (via numeric_column) to the same float32; "" for NaN."""
+    value = np.float32(value)
+    return "" if np.isnan(value) else str(value)
+
+
+# --- model inputs -----------------------------------------------------------------------------
+
+
+def model_inputs(numeric: Sequence[np.ndarray], categorical: Sequence[np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The ONNX input contract from coerced columns: {"numeric": float32 [N, k], "categorical":
+    object str [N, m]}; a key is omitted when its group is empty."""
+    out: dict[str, np.ndarray] = {}
+    if numeric:
+        matrix = np.empty((n, len(numeric)), dtype=np.float32)
+        for j, column in enumerate(numeric):
+            matrix[:, j] = column
+        out["numeric"] = matrix
+    if categorical:
+        strings = np.empty((n, len(categorical)), dtype=object)
+        for j, column in enumerate(categorical):
+            strings[:, j] = column
+        out["categorical"] = strings
+    return out
+
+
+def records_to_columns(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """Row records -> {name: [value per record]} (None where a record lacks the field)."""
+    return {name: [record.get(name) for record in records] for name in names}
+
+
+def ranked_categories(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(value, count) commonest first, ties by value: the one order vocabularies and profiles use."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def vocabulary(values: Sequence[str], size: int) -> list[str]:
+    """The `size` commonest non-missing categories of a column: what a model one-hot encodes; rarer
+    values are treated like unseen ones (all-zero), so memory is bounded by `size` per column."""
+    return [value for value, _ in ranked_categories(Counter(v for v in values if v != ""))[:size]]

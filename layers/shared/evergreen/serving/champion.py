@@ -1,0 +1,204 @@
+"""The champion: a verified ONNX model with the registry facts serving needs, and the warm cache.
+
+`champion_from_bytes` checks the bytes against the champion alias (sha256, external data, operator
+domains, then the ColumnSchema contract against the graph) before anything is served.
+`ModelCache` keeps the last good champion per model and re-reads the alias at most every TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evergreen.onnx_model import ModelIntegrityError, OnnxModel
+from evergreen.registry import get_alias
+from evergreen.serving.errors import ModelUnavailable
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHAMPION_TTL_SECONDS = 30.0
+
+MetricEmitter = Callable[[str, float, Mapping[str, str]], None]  # (metric name, count, dimensions)
+
+
+class ChampionRefused(RuntimeError):
+    """The registered champion cannot be served as registered (schema or graph contract)."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A loaded, verified champion model and the registry facts serving needs."""
+
+    model_name: str
+    version: int
+    sha256: str
+    model_key: str
+    problem_type: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    classes: tuple[str, ...] | None
+    regression_tolerance: float | None
+    model: OnnxModel = field(repr=False)
+
+    @property
+    def signature(self) -> tuple[int, str, str]:
+        return self.version, self.sha256, self.model_key
+
+
+def champion_from_bytes(model_name: str, alias: Mapping[str, Any], data: bytes) -> Champion:
+    """Verify bytes against the champion alias item and build a servable Champion.
+
+    Raises ModelIntegrityError (bytes are not the registered ones, unsafe graph) or ChampionRefused
+    (the alias item or the graph does not honour the ColumnSchema contract).
+    """
+    columns = alias.get("columns")
+    if not isinstance(columns, Mapping):
+        raise ChampionRefused("the champion item has no 'columns' schema")
+    numeric = _names(columns.get("numeric"), "numeric")
+    categorical = _names(columns.get("categorical"), "categorical")
+    if not numeric and not categorical:
+        raise ChampionRefused("the champion's schema has no feature columns")
+    problem_type = columns.get("problem_type")
+    if problem_type not in ("classification", "regression"):
+        raise ChampionRefused(f"unknown problem_type {problem_type!r}")
+    classes = None
+    if problem_type == "classification":
+        classes = _names(columns.get("classes"), "classes")
+        if not classes:
+            raise ChampionRefused("a classifier's schema must list its classes")
+    sha256 = alias.get("sha256")
+    if not isinstance(sha256, str) or not sha256:
+        raise ModelIntegrityError("the champion item has no sha256: refusing to serve unverified bytes")
+    model = OnnxModel(data, numeric=list(numeric), categorical=list(categorical), classes=list(classes) if classes else None,
+                      expected_sha256=sha256)
+    _check_contract(model, numeric, categorical, classes)
+    tolerance = alias.get("regression_tolerance")
+    return Champion(
+        model_name=model_name, version=int(alias["version"]), sha256=sha256, model_key=str(alias["model_key"]),
+        problem_type=problem_type, numeric=numeric, categorical=categorical, classes=classes,
+        regression_tolerance=float(tolerance) if isinstance(tolerance, (int, float)) else None, model=model,
+    )
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ChampionRefused(f"the champion's schema '{what}' must be a list of strings")
+    return tuple(value)
+
+
+def _check_contract(model: OnnxModel, numeric: tuple[str, ...], categorical: tuple[str, ...],
+                    classes: tuple[str, ...] | None) -> None:
+    """Inputs are exactly the ColumnSchema tensors; one all-missing row runs (also warms the session up)."""
+    expected = ({"numeric": len(numeric)} if numeric else {}) | ({"categorical": len(categorical)} if categorical else {})
+    inputs = {i.name: i.shape for i in model.session.get_inputs()}
+    if set(inputs) != set(expected):
+        raise ChampionRefused(f"model inputs {sorted(inputs)} do not match the registered schema {sorted(expected)}")
+    for name, width in expected.items():
+        shape = inputs[name]
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != width):
+            raise ChampionRefused(f"model input {name!r} has shape {shape}, the schema has {width} columns")
+    out = model.run(np.full((1, len(numeric)), np.nan, dtype=np.float32) if numeric else None,
+                    np.full((1, len(categorical)), "", dtype=object) if categorical else None)
+    if out.labels.shape != (1,):
+        raise ChampionRefused(f"model label output has shape {out.labels.shape} for one row")
+    if classes is not None and (out.probabilities is None or out.probabilities.shape != (1, len(classes))):
+        got = None if out.probabilities is None else out.probabilities.shape
+        raise ChampionRefused(f"model probabilities have shape {got}, the schema has {len(classes)} classes")
+
+
+@dataclass
+class _Entry:
+    champion: Champion | None  # what is served (may be older than the alias if the alias was refused)
+    checked_at: float  # monotonic time of the last registry read
+    refused: tuple[Any, ...] | None = None  # alias signature that failed deterministically: not re-downloaded
+    unavailable: str | None = None  # why there is nothing to serve (503), when champion is None
+
+
+class ModelCache:
+    """The champion per model, re-read from the registry at most every `ttl_seconds`.
+
+    A new alias version is loaded from S3 and verified (sha256 from the registry, graph checks,
+    schema contract). If it fails, the error is logged, `ModelLoadFailure` is emitted and the
+    previously loaded model keeps serving; with nothing loaded, `get` raises ModelUnavailable.
+    A refused alias (same version, sha256 and key) is not downloaded again until it changes.
+    Thread-safe: reads are lock-free, refreshes take a lock.
+    """
+
+    def __init__(self, *, registry: Any, s3: Any, bucket: str, ttl_seconds: float = DEFAULT_CHAMPION_TTL_SECONDS,
+                 emit_metric: MetricEmitter | None = None, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = 256) -> None:
+        self.registry = registry
+        self.s3 = s3
+        self.bucket = bucket
+        self.ttl_seconds = ttl_seconds
+        self.emit_metric = emit_metric
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model_name: str) -> Champion:
+        entry = self._entries.get(model_name)
+        if entry is None or self.clock() - entry.checked_at >= self.ttl_seconds:
+            with self._lock:
+                entry = self._entries.get(model_name)
+                if entry is None or self.clock() - entry.checked_at >= self.ttl_seconds:
+                    entry = self._refresh(model_name, entry)
+                    self._store(model_name, entry)
+        if entry.champion is None:
+            raise ModelUnavailable(entry.unavailable or f"no champion model for {model_name!r} yet")
+        return entry.champion
+
+    def _store(self, model_name: str, entry: _Entry) -> None:
+        self._entries[model_name] = entry
+        if len(self._entries) > self.max_entries:  # bound the memory spent on names with nothing to serve
+            for name in [n for n, e in self._entries.items() if e.champion is None and n != model_name]:
+                del self._entries[name]
+                if len(self._entries) <= self.max_entries:
+                    break
+
+    def _refresh(self, model_name: str, entry: _Entry | None) -> _Entry:
+        now = self.clock()
+        current = entry.champion if entry else None
+        try:
+            alias = get_alias(self.registry, model_name)
+        except Exception:  # registry unreachable: keep serving what we have, try again after the TTL
+            logger.exception("cannot read the champion alias", extra={"model_name": model_name})
+            if current is not None:
+                return _Entry(current, now, entry.refused if entry else None)
+            raise ModelUnavailable(f"the model registry is unavailable; cannot load {model_name!r}") from None
+        if alias is None:
+            return _Entry(None, now, unavailable=f"no champion model for {model_name!r} yet")
+        signature = (alias.get("version"), alias.get("sha256"), alias.get("model_key"))
+        if current is not None and current.signature == signature:
+            return _Entry(current, now)
+        if entry is not None and entry.refused == signature:
+            return _Entry(current, now, signature, entry.unavailable)
+        try:
+            data = self.s3.get_object(Bucket=self.bucket, Key=str(alias.get("model_key")))["Body"].read()
+            champion = champion_from_bytes(model_name, alias, data)
+        except (ModelIntegrityError, ChampionRefused) as exc:
+            return self._failed(model_name, alias, current, now, f"was refused: {exc}", refused=signature)
+        except Exception as exc:  # S3, onnxruntime: may be transient, retried after the TTL
+            logger.exception("champion load failed", extra={"model_name": model_name})
+            return self._failed(model_name, alias, current, now, f"could not be loaded: {type(exc).__name__}: {exc}")
+        logger.info("champion loaded", extra={"model_name": model_name, "model_version": champion.version,
+                                              "previous_version": current.version if current else None})
+        return _Entry(champion, now)
+
+    def _failed(self, model_name: str, alias: Mapping[str, Any], current: Champion | None, now: float, why: str,
+                refused: tuple[Any, ...] | None = None) -> _Entry:
+        reason = f"champion {model_name!r} version {alias.get('version')} {why}"
+        logger.error(reason, extra={"model_name": model_name, "model_key": alias.get("model_key"),
+                                    "serving_version": current.version if current else None})
+        if self.emit_metric is not None:
+            self.emit_metric("ModelLoadFailure", 1, {"Model": model_name})
+        return _Entry(current, now, refused, None if current else reason)

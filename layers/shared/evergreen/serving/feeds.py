@@ -1,0 +1,117 @@
+"""Request records -> ONNX feeds, through evergreen.features: the coercion ingest applies to CSV cells.
+
+Each model column is coerced over the whole batch with `features.numeric_column` /
+`features.categorical_column`, exactly as training coerces a CSV column, so " pro " is "pro", "NA"
+is missing and "1e3" is 1000 on both paths. Where training counts an invalid cell as missing,
+serving answers 400 naming the record, the field and the reason. The feeds follow
+evergreen.contracts.ColumnSchema (`features.model_inputs`): float32 "numeric" [N, k] with NaN for
+missing, str "categorical" [N, m] with "" for missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evergreen import features
+from evergreen.serving.errors import RequestError, is_unicode, json_type, shown
+
+MAX_FIELDS_PER_RECORD = 1000
+MAX_FIELD_NAME_CHARS = 256
+MAX_IGNORED_FIELDS_REPORTED = 50
+MAX_LOGGED_FEATURE_BYTES = 300_000  # what a record leaves in its prediction log item (DynamoDB: 400 KB per item)
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """The ONNX feeds for a batch, plus what the prediction log keeps of each record."""
+
+    inputs: dict[str, np.ndarray]  # features.model_inputs: {"numeric"?: float32 [N, k], "categorical"?: str [N, m]}
+    received: list[dict[str, Any]]  # per record: the model's feature fields as received
+    ignored_fields: list[str]  # fields no record's model uses, sorted (at most MAX_IGNORED_FIELDS_REPORTED)
+
+    @property
+    def numeric(self) -> np.ndarray | None:
+        return self.inputs.get("numeric")
+
+    @property
+    def categorical(self) -> np.ndarray | None:
+        return self.inputs.get("categorical")
+
+
+def build_feeds(records: Sequence[Any], numeric: Sequence[str], categorical: Sequence[str], *,
+                single: bool = False) -> Feeds:
+    """Records (JSON objects) -> feeds. Raises RequestError naming the record and field on bad input."""
+    wanted = set(numeric) | set(categorical)
+    ignored: set[str] = set()
+    for i, record in enumerate(records):
+        present = _check_record(record, _where(i, single), wanted, numeric, categorical)
+        if present < len(record):
+            ignored.update(k for k in record if k not in wanted)
+    columns = features.records_to_columns(records, [*numeric, *categorical])
+    invalid: list[tuple[int, int, str, features.InvalidCell]] = []  # (row, column position, name, cell)
+    numeric_columns, categorical_columns = [], []
+    for position, name in enumerate(numeric):
+        column, bad = features.numeric_column(columns[name])
+        numeric_columns.append(column)
+        invalid += [(cell.row, position, name, cell) for cell in bad]
+    for position, name in enumerate(categorical, start=len(numeric)):
+        column, bad = features.categorical_column(columns[name])
+        categorical_columns.append(column)
+        invalid += [(cell.row, position, name, cell) for cell in bad]
+    if invalid:
+        row, _, name, cell = min(invalid, key=lambda bad: bad[:2])  # the first record, then the first column
+        got = "" if isinstance(cell.value, (list, dict)) else f", got {shown(cell.value)}"
+        raise RequestError(f"{_where(row, single)}.{name} {cell.reason}{got}")
+    received = [_received(record, wanted, _where(i, single)) for i, record in enumerate(records)]
+    return Feeds(features.model_inputs(numeric_columns, categorical_columns, len(records)), received,
+                 sorted(ignored)[:MAX_IGNORED_FIELDS_REPORTED])
+
+
+def _where(i: int, single: bool) -> str:
+    return "record" if single else f"records[{i}]"
+
+
+def _check_record(record: Any, where: str, wanted: set[str], numeric: Sequence[str],
+                  categorical: Sequence[str]) -> int:
+    """The number of the model's features the record has; RequestError unless it is a usable object."""
+    if not isinstance(record, dict):
+        raise RequestError(f"{where} must be a JSON object, got {json_type(record)}")
+    if len(record) > MAX_FIELDS_PER_RECORD:
+        raise RequestError(f"{where} has {len(record):,} fields (at most {MAX_FIELDS_PER_RECORD:,} per record)")
+    for name in record:
+        if len(name) > MAX_FIELD_NAME_CHARS:
+            raise RequestError(f"{where} has a field name longer than {MAX_FIELD_NAME_CHARS} characters: "
+                               f"{shown(name)}")
+        if not name.isascii() and not is_unicode(name):
+            raise RequestError(f"{where} has a field name that is not valid Unicode text (a lone surrogate): "
+                               f"{shown(name)}")
+    present = sum(1 for name in record if name in wanted)
+    if not present:
+        raise RequestError(
+            f"{where} has none of the model's features (numeric: {list(numeric)}, categorical: {list(categorical)})"
+        )
+    return present
+
+
+def _received(record: dict[str, Any], wanted: set[str], where: str) -> dict[str, Any]:
+    kept = {name: storable(value) for name, value in record.items() if name in wanted}
+    size = len(json.dumps(kept).encode())
+    if size > MAX_LOGGED_FEATURE_BYTES:
+        raise RequestError(f"{where} is too large to log: its features take {size:,} bytes "
+                           f"(at most {MAX_LOGGED_FEATURE_BYTES:,})")
+    return kept
+
+
+def storable(value: Any) -> Any:
+    """A value as received, except numbers DynamoDB cannot hold (38 digits, 1e-130..1e126) become strings."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**38 else str(value)
+    magnitude = abs(value)
+    return value if magnitude == 0 or (1e-130 < magnitude < 1e125) else str(value)

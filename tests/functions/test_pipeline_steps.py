@@ -1,0 +1,118 @@
+"""Pipeline steps against moto-backed storage built from template.yaml: the parts the end-to-end
+suites reach only by chance (races, redeliveries, records)."""
+
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from evergreen import registry, run_records
+from evergreen.contracts import (
+    ChampionScore,
+    ColumnSchema,
+    ContractInfo,
+    DatasetRef,
+    Decision,
+    EvaluateResult,
+    ExportResult,
+    PromoteInput,
+    RunContext,
+    TrialResult,
+)
+from evergreen.errors import ChampionIntegrityError
+from evergreen.spec import parse_spec
+from evergreen.steps import ingest, promote
+from evergreen.storage import Stores
+from tests.support.infra import REGION, create_storage
+
+SCHEMA = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="classification", classes=["a", "b"])
+SPEC = parse_spec("{name: m, target: y, problem_type: classification, primary_metric: accuracy,"
+                  " candidates: [{family: logistic_regression}]}")
+
+
+@pytest.fixture
+def stores(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        names = create_storage()
+        yield Stores(data_bucket=names["DataBucket"], artifacts_bucket=names["ArtifactsBucket"],
+                     registry_table=names["RegistryTable"], experiments_table=names["ExperimentsTable"],
+                     predictions_table=names["PredictionsTable"])
+
+
+def promote_input(stores: Stores, run_id: str, champion: int | None) -> PromoteInput:
+    dataset = DatasetRef(version="ds-1", bucket=stores.artifacts_bucket, train_key="t", validation_key="v",
+                         test_key="s", profile_key="datasets/m/ds-1/profile.json", rows={}, columns=SCHEMA)
+    run = RunContext(run_id=run_id, model_name="m", trigger="upload", spec=SPEC, dataset=dataset,
+                     contract=ContractInfo(version=1, previous=None if champion is None else 1), candidates=[])
+    trial = TrialResult(candidate_id="c0", family="logistic_regression", params={}, status="ok", metric="accuracy",
+                        validation_score=0.9)
+    champ = None if champion is None else ChampionScore(version=champion, onnx_key="k", sha256="s", test_score=0.5)
+    evaluation = EvaluateResult(metric="accuracy", higher_is_better=True, challenger=trial, challenger_test_score=0.9,
+                                baseline_test_score=0.5, champion=champ, margin=0.0)
+    export = ExportResult(passed=True, reason="ok", decision=Decision(promote=True, reason="better"), candidate=trial,
+                          onnx_key=f"runs/m/{run_id}/export/model.onnx", sha256="f" * 64, size_bytes=3)
+    stores.put_bytes(stores.artifacts_bucket, export.onnx_key, b"onx")
+    stores.put_json(stores.artifacts_bucket, dataset.profile_key, {"vocabulary": {}, "open_vocabulary": []})
+    return PromoteInput(run=run, evaluation=evaluation, export=export)
+
+
+def keys(stores: Stores, prefix: str) -> list[str]:
+    listed = stores.s3.list_objects_v2(Bucket=stores.artifacts_bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in listed)
+
+
+def test_the_first_promotion_records_the_contract_with_the_champion(stores):
+    out = promote.run(promote_input(stores, "r1", None), stores)
+    alias = registry.get_alias(stores.registry, "m")
+    assert out.version == alias["version"] == 1 and alias["contract_version"] == 1
+    assert alias["contract_key"] == "models/m/contracts/v000001.json"
+    contract = stores.get_json(stores.artifacts_bucket, alias["contract_key"])
+    assert contract["columns"] == SCHEMA.model_dump() and contract["recorded"]["run_id"] == "r1"
+
+
+def test_a_run_that_loses_the_promotion_race_leaves_no_registered_version_or_file(stores):
+    promote.run(promote_input(stores, "r1", None), stores)
+    promote.run(promote_input(stores, "r2", 1), stores)  # the winner: v1 -> v2
+    loser = promote_input(stores, "r3", 1)  # judged against v1, which is no longer the champion
+    with pytest.raises(registry.ChampionChanged):
+        promote.run(loser, stores)
+    versions = stores.registry.query(KeyConditionExpression="model_name = :m AND begins_with(sk, :v)",
+                                     ExpressionAttributeValues={":m": "m", ":v": "version#"})["Items"]
+    assert sorted(int(v["version"]) for v in versions) == [1, 2]
+    assert registry.get_alias(stores.registry, "m")["version"] == 2
+    assert keys(stores, "models/m/v000003/") == []  # the loser's copy and card are gone
+    assert keys(stores, "models/m/v000002/") == ["models/m/v000002/card.json", "models/m/v000002/model.onnx"]
+
+
+def test_a_repeated_s3_event_is_claimed_once(stores):
+    assert run_records.claim_source(stores.experiments, "b/k#v1#e", "run-1") is None
+    assert run_records.claim_source(stores.experiments, "b/k#v1#e", "run-1") is None  # a retry of the same run
+    assert run_records.claim_source(stores.experiments, "b/k#v1#e", "run-2") == "run-1"
+    assert run_records.claim_source(stores.experiments, "b/k#v2#f", "run-2") is None  # a new version is new data
+
+
+@pytest.mark.parametrize("key,size,why", [
+    ("uploads/m/", 0, "a folder marker"), ("uploads/m/a/", None, "a folder marker"), ("uploads/m/x.csv", 0, "an empty object"),
+    ("uploads/m/.DS_Store", 6148, "a hidden or marker file"), ("uploads/m/out/_SUCCESS", 3, "a hidden or marker file"),
+    ("uploads/m/data.csv", 10, None), ("uploads/m/2026/12/data", 10, None),
+])
+def test_objects_that_are_plainly_not_data(key, size, why):
+    got = ingest.not_data(key, size)
+    assert got == why if why is None else why in got
+
+
+def test_a_contract_that_cannot_be_read_names_its_key(stores):
+    registry.register_champion(stores.registry, "m", 1, {"model_key": "k", "sha256": "s", "columns": SCHEMA.model_dump(),
+                                                         "contract_key": "models/m/contracts/v000001.json"},
+                               expected_version=None)
+    with pytest.raises(ChampionIntegrityError, match=r"data contract of champion v1 cannot be read: s3://.*"
+                                                     r"/models/m/contracts/v000001.json \(NoSuchKey\)"):
+        ingest.load_contract(stores, "m")
+
+
+def test_a_champion_from_before_contracts_has_its_columns_as_contract(stores):
+    registry.register_champion(stores.registry, "m", 1, {"model_key": "k", "sha256": "s", "columns": SCHEMA.model_dump()},
+                               expected_version=None)
+    contract = ingest.load_contract(stores, "m")
+    assert contract.version == 1 and contract.columns == SCHEMA and contract.vocabulary == {}
