@@ -41,7 +41,7 @@ candidates:
 def stack():
     # inference re-reads the champion alias at most every CHAMPION_TTL_SECONDS (30 on AWS); here: every request
     with pytest.MonkeyPatch.context() as env, LocalStack(
-            root=ROOT, parameters={"ModelName": "churn", "QualityAlarmPeriodSeconds": "60"},
+            root=ROOT, parameters={"ModelName": "churn"},
             stack_name="evergreen-e2e") as s:
         env.setenv("CHAMPION_TTL_SECONDS", "0")
         s.client("s3").put_object(Bucket=s.outputs["DataBucketName"], Key="specs/churn.yaml",

@@ -140,7 +140,7 @@ def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, ra
         transformers.append(("categorical", _categorical_steps(categories), list(range(k, k + m))))
     if not transformers:
         raise ValueError("the schema has no feature columns")
-    estimator_params = resolve_params(family, params)
+    estimator_params = resolve_params(family, params, schema.problem_type)
     estimator_params["random_state"] = random_state
     if family in _FORESTS:
         estimator_params["n_jobs"] = -1
@@ -196,7 +196,7 @@ def fit_candidate(
         pipeline=pipeline,
         validation_score=evaluate_pipeline(pipeline, validation, schema, metric),
         fit_seconds=seconds,
-        params=resolve_params(candidate.family, candidate.params),
+        params=resolve_params(candidate.family, candidate.params, schema.problem_type),
     )
 
 

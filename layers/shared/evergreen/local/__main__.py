@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="SECONDS", help="every SECONDS, fire the scheduled rules that are due, then evaluate "
                                             "the CloudWatch alarms (default: 10)")
     up.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
-                    help="a template parameter, e.g. -p QualityAlarmPeriodSeconds=60 (repeatable)")
+                    help="a template parameter, e.g. -p MonitorScheduleMinutes=1 (repeatable)")
     up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the local API key (default: {DEFAULT_API_KEY})")
     up.add_argument("--verbose", action="store_true", help="handlers log at their template level; moto logs too")
     up.set_defaults(run=cmd_up)
