@@ -89,7 +89,8 @@ def with_columns(n: int) -> bytes:
     return to_csv(header + [f"extra_{i}" for i in range(n)], [r + [str(i % 7)] * n for i, r in enumerate(rows)])
 
 
-# (id, object body, expected): expected is ("failed", error, text), ("skipped", text) or ("accepted", notice text)
+# (id, object body, expected): expected is ("failed", error, text), ("skipped", text), ("rejected", reason text)
+# or ("accepted", notice text)
 DATA_CASES = [
     ("inf-ten-cells", with_cells("monthly_charges", {i: "inf" for i in range(10)}),
      ("accepted", "'monthly_charges'")),
@@ -101,6 +102,10 @@ DATA_CASES = [
      ("failed", "DataError", "classes added: ")),
     ("labels-changed-type", mapped("churned", lambda i, v: {"yes": "1", "no": "0"}[v]),
      ("failed", "DataError", "classes removed (no rows): ['no', 'yes']")),
+    ("labels-flipped", mapped("churned", lambda i, v: {"yes": "no", "no": "yes"}[v]),
+     ("rejected", "implausible challenger: its accuracy on the test split champion v1 was validated on")),
+    ("labels-60-percent-flipped", mapped("churned", lambda i, v: {"yes": "no", "no": "yes"}[v] if i % 5 < 3 else v),
+     ("rejected", "")),
     ("labels-changed-case", mapped("churned", lambda i, v: v.upper()),
      ("failed", "DataError", "classes added: 'NO'")),
     ("class-added", with_cells("churned", {i: "maybe" for i in range(5)}),
@@ -248,6 +253,9 @@ def test_a_hostile_upload_changes_nothing(stack, v1_answer, case, body, expected
         assert text in execution["cause"] and text in record["reason"]
         assert "Traceback" not in execution["cause"] and "/var/task" not in execution["cause"]
         assert record["status"] == "FAILED"
+    elif expected[0] == "rejected":  # trained, and refused: the upload contradicts what v1 learned
+        assert execution["status"] == "SUCCEEDED" and record["status"] == "REJECTED", record.get("reason")
+        assert expected[1] in record["reason"]
     elif expected[0] == "skipped":
         assert execution["status"] == "SUCCEEDED" and record["status"] == "SKIPPED"
         assert expected[1] in record["reason"]

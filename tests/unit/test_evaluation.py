@@ -1,6 +1,6 @@
 import pytest
 
-from evergreen.contracts import ChampionScore, TrialResult
+from evergreen.contracts import ChampionScore, ReferenceScore, TrialResult
 from evergreen.evaluation import NoViableCandidate, decide, rank_trials
 
 
@@ -67,3 +67,16 @@ def test_a_crashed_trials_cause_is_reported_without_its_stack_trace():
     with pytest.raises(NoViableCandidate) as err:
         rank_trials([crashed], True)
     assert "Task timed out" in str(err.value) and "/var/task" not in str(err.value)
+
+
+def test_a_challenger_no_better_than_guessing_on_the_champions_data_is_implausible():
+    flipped = ReferenceScore(dataset_version="ds-1", challenger_score=0.04, baseline_score=0.62)
+    d = decide(metric="accuracy", higher_is_better=True, margin=0.01, challenger=0.96, baseline=0.6,
+               champion=champ(0.04), reference=flipped)
+    assert not d.promote and d.reason.startswith("implausible challenger") and "ds-1" in d.reason
+    drifted = ReferenceScore(dataset_version="ds-1", challenger_score=0.66, baseline_score=0.62)
+    assert decide(metric="accuracy", higher_is_better=True, margin=0.01, challenger=0.85, baseline=0.6,
+                  champion=champ(0.65), reference=drifted).promote  # a real concept change still gets through
+    worse = ReferenceScore(dataset_version="ds-1", challenger_score=0.9, baseline_score=0.7)  # log loss: lower is better
+    assert not decide(metric="log_loss", higher_is_better=False, margin=0.0, challenger=0.2, baseline=0.7,
+                      champion=champ(0.5), reference=worse).promote

@@ -125,6 +125,15 @@ class ChampionScore(_Model):
     note: str | None = None
 
 
+class ReferenceScore(_Model):
+    """The challenger on the test split the current champion was validated on (classification): a
+    challenger no better than the trivial baseline there contradicts what the champion learned."""
+
+    dataset_version: str
+    challenger_score: float
+    baseline_score: float
+
+
 class Decision(_Model):
     promote: bool
     reason: str
@@ -146,6 +155,7 @@ class EvaluateResult(_Model):
     challenger_test_score: float  # scikit-learn Pipeline on the test split
     baseline_test_score: float  # trivial model (majority class / mean) on the test split
     champion: ChampionScore | None = None
+    reference: ReferenceScore | None = None  # the plausibility gate's evidence (None: not applicable)
     margin: float
     ranking: list[TrialResult] = Field(default_factory=list)  # successful trials, best validation score first
 

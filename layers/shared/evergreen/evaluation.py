@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evergreen.contracts import ChampionScore, Decision, TrialResult
+from evergreen.contracts import ChampionScore, Decision, ReferenceScore, TrialResult
 from evergreen.errors import clean_cause
 
 
@@ -26,10 +26,19 @@ def improvement(challenger: float, incumbent: float, higher_is_better: bool) -> 
 
 
 def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: float, baseline: float,
-           champion: ChampionScore | None, breaking: bool = False) -> Decision:
+           champion: ChampionScore | None, breaking: bool = False, reference: ReferenceScore | None = None) -> Decision:
     """Promote only when better: by `margin` over the champion on the same test split. The trivial
     baseline is the bar only with no champion yet, or for a breaking contract change the spec
-    declares (`breaking`); a champion that cannot score the data is never replaced otherwise."""
+    declares (`breaking`); a champion that cannot score the data is never replaced otherwise.
+    Plausibility: a challenger that is no better than the trivial baseline on the champion's own
+    test split (`reference`) learned labels that contradict the champion's data (a flipped or wrong
+    label column wins on its own test split): it is never promoted."""
+    if reference is not None and improvement(reference.challenger_score, reference.baseline_score, higher_is_better) <= 0:
+        return Decision(promote=False, reason=(
+            f"implausible challenger: its {metric} on the test split champion v{champion.version if champion else '?'} "
+            f"was validated on (dataset {reference.dataset_version}) is {reference.challenger_score:.4f}, no better "
+            f"than the trivial baseline {reference.baseline_score:.4f}: it learned nothing that holds on the data the "
+            "champion was validated on (wrong or flipped labels?)"))
     if champion is not None and champion.test_score is not None:
         gain = improvement(challenger, champion.test_score, higher_is_better)
         verdict = gain > 0 and gain >= margin

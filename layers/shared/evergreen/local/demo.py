@@ -80,10 +80,14 @@ def user_data(path: Path, target: str, model: str) -> StoryData:
     n = len(rows)
     train_rows, live_rows = rows[: int(n * 0.6)], rows[int(n * 0.6):]
     if problem == "classification":
+        # the relationship changes for a segment (40% of the rows, by one feature), not everywhere: a
+        # wholesale relabelling is what a flipped label column looks like, and Evergreen refuses to learn it
         classes = sorted(set(values))
         rotate = {c: classes[(i + 1) % len(classes)] for i, c in enumerate(classes)}
-        shifted = [r[:t] + [rotate.get(r[t], r[t])] + r[t + 1:] for r in live_rows]
-        shift = f"labels rotated {dict(list(rotate.items())[:3])}... (simulated concept change)"
+        column, changed = _segment(header, live_rows, t, share=0.4)
+        shifted = [r[:t] + [rotate.get(r[t], r[t])] + r[t + 1:] if changed(r) else r for r in live_rows]
+        shift = (f"labels rotated {dict(list(rotate.items())[:3])}... where {column} (40% of the rows) "
+                 "(simulated concept change)")
     else:
         ys = [float(v) for v in values]
         mean = sum(ys) / len(ys)
@@ -95,6 +99,20 @@ def user_data(path: Path, target: str, model: str) -> StoryData:
     return StoryData(spec, to_csv(train_rows), _records(to_csv(live_rows[:half]), target),
                      _records(to_csv(shifted[half:]), target),
                      to_csv(live_rows[:half] + shifted[half:]), shift)  # the recent world v2 learned from
+
+
+def _segment(header: list[str], rows: list[list[str]], target: int, share: float):
+    """(description, predicate) of a segment of about `share` of `rows`: the top values of the first
+    numeric feature, else the commonest value of the first feature."""
+    for j, name in enumerate(header):
+        cells = [r[j] for r in rows]
+        if j != target and all(_is_number(v) for v in cells if v.strip()) and any(v.strip() for v in cells):
+            ordered = sorted(float(v) for v in cells if v.strip())
+            cut = ordered[int(len(ordered) * (1 - share))]
+            return f"{name} >= {cut:g}", lambda r, j=j: bool(r[j].strip()) and float(r[j]) >= cut
+    j = 0 if target != 0 else 1
+    common = max(set(r[j] for r in rows), key=[r[j] for r in rows].count)
+    return f"{header[j]} = {common!r}", lambda r: r[j] == common
 
 
 def _is_number(v: str) -> bool:

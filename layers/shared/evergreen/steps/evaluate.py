@@ -12,13 +12,13 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from evergreen import data, metrics, registry, training
-from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult
+from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult, ReferenceScore
 from evergreen.data_contract import breaking_changes
 from evergreen.errors import ChampionIntegrityError
 from evergreen.evaluation import rank_trials
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.steps.common import load_pipeline, load_split, score_onnx
-from evergreen.storage import Stores
+from evergreen.storage import Stores, dataset_prefix
 
 
 def load_champion(stores: Stores, alias: dict, columns: ColumnSchema) -> OnnxModel:
@@ -36,10 +36,7 @@ def load_champion(stores: Stores, alias: dict, columns: ColumnSchema) -> OnnxMod
         raise ChampionIntegrityError(f"{where} failed the integrity check: {exc}; {advice}") from None
 
 
-def champion_score(stores: Stores, model_name: str, test: data.Frame, schema: ColumnSchema, metric: str) -> ChampionScore | None:
-    alias = registry.get_alias(stores.registry, model_name)
-    if alias is None:
-        return None
+def champion_score(stores: Stores, alias: dict, test: data.Frame, schema: ColumnSchema, metric: str) -> ChampionScore:
     base = {"version": alias["version"], "onnx_key": alias["model_key"], "sha256": alias["sha256"]}
     champ_cols = ColumnSchema.model_validate(alias["columns"])
     onnx = load_champion(stores, alias, champ_cols)
@@ -48,6 +45,28 @@ def champion_score(stores: Stores, model_name: str, test: data.Frame, schema: Co
         return ChampionScore(**base, test_score=None, note="; ".join(why))
     # fed exactly as inference feeds it (its own columns), scored against the champion's own class order
     return ChampionScore(**base, test_score=score_onnx(onnx, test, champ_cols, metric))
+
+
+def reference_score(stores: Stores, model_name: str, alias: dict, pipeline, schema: ColumnSchema,
+                    metric: str) -> ReferenceScore | None:
+    """The challenger on the test split of the dataset the champion was validated on, for classifiers
+    whose contract the champion shares (see evaluation.decide). Regression is not gated: a level
+    shift of the target is a real drift that the old split would call implausible."""
+    if schema.problem_type != "classification" or not alias.get("dataset_version"):
+        return None
+    if ColumnSchema.model_validate(alias["columns"]) != schema:
+        return None
+    key = dataset_prefix(model_name, alias["dataset_version"]) + "test.csv"
+    try:
+        reference = data.frame_from_csv(stores.get_bytes(stores.artifacts_bucket, key), schema, source=key)
+    except ClientError as exc:
+        raise ChampionIntegrityError(f"the test split champion v{alias['version']} was validated on cannot be read: "
+                                     f"s3://{stores.artifacts_bucket}/{key} ({exc.response['Error']['Code']})") from None
+    return ReferenceScore(
+        dataset_version=alias["dataset_version"],
+        challenger_score=float(training.evaluate_pipeline(pipeline, reference, schema, metric)),
+        baseline_score=float(metrics.baseline_score(metric, reference.target, reference.target, schema.classes)),
+    )
 
 
 def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
@@ -61,11 +80,16 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
     pipeline = load_pipeline(stores, best.artifact_key)
     challenger = float(training.evaluate_pipeline(pipeline, test, schema, metric))
     baseline = float(metrics.baseline_score(metric, train.target, test.target, schema.classes))
-    champion = champion_score(stores, inp.run.model_name, test, schema, metric)
+    alias = registry.get_alias(stores.registry, inp.run.model_name)
+    champion = reference = None
+    if alias is not None:
+        champion = champion_score(stores, alias, test, schema, metric)
+        reference = reference_score(stores, inp.run.model_name, alias, pipeline, schema, metric)
     if not np.isfinite(challenger):
         raise ValueError(f"challenger {best.candidate_id} scored {challenger} on the test split")
 
     return EvaluateResult(
         metric=metric, higher_is_better=hib, challenger=best, challenger_test_score=challenger,
-        baseline_test_score=baseline, champion=champion, margin=spec.promotion_margin, ranking=ranked,
+        baseline_test_score=baseline, champion=champion, reference=reference, margin=spec.promotion_margin,
+        ranking=ranked,
     )

@@ -59,7 +59,7 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
         score = score_onnx(model, test, columns, spec.primary_metric)
         decision = decide(metric=ev.metric, higher_is_better=ev.higher_is_better, margin=ev.margin, challenger=score,
                           baseline=ev.baseline_test_score, champion=ev.champion,
-                          breaking=inp.run.contract.breaking)
+                          breaking=inp.run.contract.breaking, reference=ev.reference)
         note = f" (after skipping: {'; '.join(skipped)})" if skipped else ""
         return ExportResult(passed=True, reason=reason + note, decision=decision, candidate=candidate, onnx_key=key,
                             sha256=digest, size_bytes=len(onnx_bytes), parity=parity, onnx_test_score=score,
