@@ -19,8 +19,9 @@ n_estimators=100 max_depth=8, hist_gradient_boosting max_iter=100):
              value is one-hot encoded, as before issue 6.
 Each fit runs in a fresh interpreter. Peak RSS is that of fit_candidate (fit + scoring the validation
 split), as a whole process: after imports and loading the data the child resets its peak
-(/proc/self/clear_refs 5) and reads ru_maxrss when the fit returns (os.wait4's, when it is killed);
-the resident set at the reset (imports + data, ~150 MB) is printed as "before fit". Each child has
+(/proc/self/clear_refs 5) and reads its VmHWM when the fit returns (the parent reads it just before
+killing a child; see proc_mb for why not ru_maxrss); the resident set at the reset (imports + data,
+~150 MB) is printed as "before fit". Each child has
 RLIMIT_AS = --memory-gb (an allocation beyond it raises MemoryError: "over 8 GB") and a wall-clock
 limit of --timeout seconds from its start to the end of fit_candidate (it is killed: "> 240 s").
 After the fit, the child exports to ONNX (evergreen.export.to_onnx) under a further --onnx-timeout
@@ -139,18 +140,26 @@ def prepare(distinct: int, directory: Path) -> dict:
 # --- one fit, in a fresh interpreter --------------------------------------------------------------
 
 
+def proc_mb(field: str, pid: int | str = "self") -> float:
+    """VmHWM (peak resident set) or VmRSS (resident now) of a process, MB, from /proc/<pid>/status.
+
+    Not ru_maxrss: a child's ru_maxrss starts at its PARENT's peak when subprocess spawns it with vfork
+    (the kernel carries the old mm's high-water mark across exec), so every child here would read at
+    least the ~210 MB this parent reaches; VmHWM is the child's own address space only."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+
+
 def rss_mb() -> float:
-    """The peak resident set of this process, MB (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return proc_mb("VmHWM")
 
 
 def current_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return proc_mb("VmRSS")
 
 
 def reset_peak() -> bool:
-    """Reset the peak RSS (Linux >= 4.0: clear_refs 5), so ru_maxrss after the fit is the fit's own
+    """Reset the peak RSS (Linux >= 4.0: clear_refs 5), so VmHWM after the fit is the fit's own
     peak rather than a high-water mark left by imports and unpickling."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -216,7 +225,7 @@ def run_child(config: dict, args: argparse.Namespace, workdir: Path) -> dict:
     record: dict = {}
     killed = None
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         lines = [json.loads(line) for line in out_path.read_text().splitlines() if line.startswith("{")]
         for line in lines:
             record.update(line)
@@ -227,23 +236,22 @@ def run_child(config: dict, args: argparse.Namespace, workdir: Path) -> dict:
             deadline = now + args.onnx_timeout  # the fit is in; the ONNX export gets its own allowance
         if now > deadline:
             killed = "fit" if "status" not in record else "onnx"
+            peak_at_kill = proc_mb("VmHWM", proc.pid)
             os.killpg(proc.pid, signal.SIGKILL)
-            pid, status, usage = os.wait4(proc.pid, 0)
+            pid, status = os.waitpid(proc.pid, 0)
             break
         time.sleep(0.2)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
     record["wall_s"] = time.perf_counter() - started
-    record["child_peak_mb"] = usage.ru_maxrss / 1024  # the whole child, fit and export
     if killed == "fit":
         record["status"] = "timeout"
-        record["rss_mb"] = record["child_peak_mb"]
+        record["rss_mb"] = peak_at_kill
     elif killed == "onnx":
         record["onnx_status"] = "timeout"
     if "status" not in record:
         tail = err_path.read_text().strip().splitlines()[-3:]
         record["status"] = "memory" if any("MemoryError" in t for t in tail) else "error"
         record["error"] = " | ".join(tail)
-        record["rss_mb"] = record["child_peak_mb"]
     return record
 
 

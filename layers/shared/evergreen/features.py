@@ -190,11 +190,6 @@ def model_inputs(numeric: Sequence[np.ndarray], categorical: Sequence[np.ndarray
     return out
 
 
-def records_to_columns(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
-    """Row records -> {name: [value per record]} (None where a record lacks the field)."""
-    return {name: [record.get(name) for record in records] for name in names}
-
-
 def ranked_categories(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     """(value, count) commonest first, ties by value: the one order vocabularies and profiles use."""
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))

@@ -1,10 +1,10 @@
 """Request records -> ONNX feeds, through evergreen.features: the coercion ingest applies to CSV cells.
 
-Each model column is coerced over the whole batch with `features.numeric_column` /
+All the cells of one type are coerced in one call over the whole batch with `features.numeric_column` /
 `features.categorical_column`, exactly as training coerces a CSV column, so " pro " is "pro", "NA"
 is missing and "1e3" is 1000 on both paths. Where training counts an invalid cell as missing,
 serving answers 400 naming the record, the field and the reason. The feeds follow
-evergreen.contracts.ColumnSchema (`features.model_inputs`): float32 "numeric" [N, k] with NaN for
+evergreen.contracts.ColumnSchema (as `data.model_inputs`): float32 "numeric" [N, k] with NaN for
 missing, str "categorical" [N, m] with "" for missing.
 """
 
@@ -30,7 +30,7 @@ MAX_LOGGED_FEATURE_BYTES = 300_000  # what a record leaves in its prediction log
 class Feeds:
     """The ONNX feeds for a batch, plus what the prediction log keeps of each record."""
 
-    inputs: dict[str, np.ndarray]  # features.model_inputs: {"numeric"?: float32 [N, k], "categorical"?: str [N, m]}
+    inputs: dict[str, np.ndarray]  # {"numeric"?: float32 [N, k], "categorical"?: str [N, m]}, as data.model_inputs
     received: list[dict[str, Any]]  # per record: the model's feature fields as received
     ignored_fields: list[str]  # fields no record's model uses, sorted (at most MAX_IGNORED_FIELDS_REPORTED)
 
@@ -52,24 +52,23 @@ def build_feeds(records: Sequence[Any], numeric: Sequence[str], categorical: Seq
         present = _check_record(record, _where(i, single), wanted, numeric, categorical)
         if present < len(record):
             ignored.update(k for k in record if k not in wanted)
-    columns = features.records_to_columns(records, [*numeric, *categorical])
-    invalid: list[tuple[int, int, str, features.InvalidCell]] = []  # (row, column position, name, cell)
-    numeric_columns, categorical_columns = [], []
-    for position, name in enumerate(numeric):
-        column, bad = features.numeric_column(columns[name])
-        numeric_columns.append(column)
-        invalid += [(cell.row, position, name, cell) for cell in bad]
-    for position, name in enumerate(categorical, start=len(numeric)):
-        column, bad = features.categorical_column(columns[name])
-        categorical_columns.append(column)
-        invalid += [(cell.row, position, name, cell) for cell in bad]
+    # one coercion call per type for the whole batch (row-major cells), then the [N, k] tensors
+    n, k, m = len(records), len(numeric), len(categorical)
+    num, bad_num = features.numeric_column([record.get(name) for record in records for name in numeric])
+    cat, bad_cat = features.categorical_column([record.get(name) for record in records for name in categorical])
+    invalid = [(c.row // k, c.row % k, numeric[c.row % k], c) for c in bad_num]
+    invalid += [(c.row // m, k + c.row % m, categorical[c.row % m], c) for c in bad_cat]
     if invalid:
         row, _, name, cell = min(invalid, key=lambda bad: bad[:2])  # the first record, then the first column
         got = "" if isinstance(cell.value, (list, dict)) else f", got {shown(cell.value)}"
         raise RequestError(f"{_where(row, single)}.{name} {cell.reason}{got}")
+    inputs = {}
+    if k:
+        inputs["numeric"] = num.reshape(n, k)
+    if m:
+        inputs["categorical"] = cat.reshape(n, m)
     received = [_received(record, wanted, _where(i, single)) for i, record in enumerate(records)]
-    return Feeds(features.model_inputs(numeric_columns, categorical_columns, len(records)), received,
-                 sorted(ignored)[:MAX_IGNORED_FIELDS_REPORTED])
+    return Feeds(inputs, received, sorted(ignored)[:MAX_IGNORED_FIELDS_REPORTED])
 
 
 def _where(i: int, single: bool) -> str:
