@@ -69,6 +69,7 @@ def test_the_first_promotion_records_the_contract_with_the_champion(stores):
     assert alias["contract_key"] == "models/m/contracts/v000001.json"
     contract = stores.get_json(stores.artifacts_bucket, alias["contract_key"])
     assert contract["columns"] == SCHEMA.model_dump() and contract["recorded"]["run_id"] == "r1"
+    assert contract["response"] == {"prediction": {"one_of": ["a", "b"]}, "probabilities": {"keys": ["a", "b"]}}
 
 
 def test_a_run_that_loses_the_promotion_race_leaves_no_registered_version_or_file(stores):

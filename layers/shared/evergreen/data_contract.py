@@ -39,15 +39,16 @@ class DataContract(BaseModel):
     columns: ColumnSchema
     vocabulary: dict[str, list[str]] = {}  # categorical values seen, commonest first (data.max_categories)
     open_vocabulary: list[str] = []  # columns with more distinct values than their vocabulary lists
+    response: dict[str, Any] = {}  # what /predict answers per record (response_shape)
     changes: list[str] = []  # from the previous version, as the run that recorded it listed them
     recorded: dict[str, Any] = {}  # run_id, model_version, dataset_version, recorded_at
 
-    @property
-    def response(self) -> dict[str, Any]:
-        """What /predict answers per record under this contract."""
-        if self.columns.problem_type == "classification":
-            return {"prediction": {"one_of": self.columns.classes}, "probabilities": {"keys": self.columns.classes}}
-        return {"prediction": "number"}
+
+def response_shape(columns: ColumnSchema) -> dict[str, Any]:
+    """What /predict answers per record under a contract's columns."""
+    if columns.problem_type == "classification":
+        return {"prediction": {"one_of": columns.classes}, "probabilities": {"keys": columns.classes}}
+    return {"prediction": "number"}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from evergreen.storage import from_dynamo, now_iso, to_dynamo
+from evergreen.storage import now_iso, to_dynamo
 
 
 def start(table: Any, run_id: str, trigger: str, model: str | None, source: dict[str, Any] | None) -> None:
@@ -40,11 +40,6 @@ def finish(table: Any, run_id: str, status: str, reason: str, model: str | None,
         values[":model"] = model
     table.update_item(Key={"run_id": run_id, "sk": "run"}, UpdateExpression=expression,
                       ExpressionAttributeNames=names, ExpressionAttributeValues=to_dynamo(values))
-
-
-def get(table: Any, run_id: str) -> dict[str, Any] | None:
-    item = table.get_item(Key={"run_id": run_id, "sk": "run"}, ConsistentRead=True).get("Item")
-    return from_dynamo(item) if item else None
 
 
 def record_trial(table: Any, item: dict[str, Any]) -> None:

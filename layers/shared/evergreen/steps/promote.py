@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from evergreen import registry
 from evergreen.contracts import PromoteInput, PromoteResult
-from evergreen.data_contract import DataContract
+from evergreen.data_contract import DataContract, response_shape
 from evergreen.storage import Stores, card_key, contract_key, model_key, now_iso
 
 
@@ -35,7 +35,8 @@ def data_contract(stores: Stores, inp: PromoteInput, version: int) -> DataContra
     profile = stores.get_json(run.dataset.bucket, run.dataset.profile_key)
     return DataContract(
         version=run.contract.version, columns=run.dataset.columns, vocabulary=profile.get("vocabulary", {}),
-        open_vocabulary=profile.get("open_vocabulary", []), changes=run.contract.changes,
+        open_vocabulary=profile.get("open_vocabulary", []), response=response_shape(run.dataset.columns),
+        changes=run.contract.changes,
         recorded={"run_id": run.run_id, "model_version": version, "dataset_version": run.dataset.version,
                   "recorded_at": now_iso()},
     )
