@@ -15,8 +15,8 @@ Only what the runtime never reads goes, and each rule reports what it saved:
   ``*.libs/`` directory: those are auditwheel-vendored libraries (OpenBLAS, libgomp) whose patched
   headers strip corrupts (it broke scipy's OpenBLAS here). A strip that fails leaves the file as it was.
 
-Whether the trimmed stack still works is checked by tests/build/test_built_artifacts.py with a
-python3.12 interpreter. Standard library only.
+Whether the trimmed stack still works is checked by tests/build/test_built_layers.py (a model trained
+and exported on the built training layer, served on the built serving layers). Standard library only.
 
     python scripts/trim_layer.py .aws-sam/build/TrainingLayer/python [--no-strip]
 """

@@ -83,9 +83,11 @@ def _operation_problem(mode: str, operation: dict[str, Any], definitions: dict[s
                 for name in alternative
             )
         else:
-            ok = any(definitions.get(name, {}).get("x-amazon-apigateway-authtype") == "awsSigv4" for name in alternative)
+            ok = any(definitions.get(name, {}).get("x-amazon-apigateway-authtype") == "awsSigv4"
+                     for name in alternative)
         if not ok:
-            return f"security alternative {sorted(alternative)} does not require {'the API key' if mode == 'API_KEY' else 'SigV4'}"
+            needed = "the API key" if mode == "API_KEY" else "SigV4"
+            return f"security alternative {sorted(alternative)} does not require {needed}"
     return None
 
 
