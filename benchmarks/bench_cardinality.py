@@ -21,14 +21,14 @@ Each fit runs in a fresh interpreter. Peak RSS is that of fit_candidate (fit + s
 split), as a whole process: after imports and loading the data the child resets its peak
 (/proc/self/clear_refs 5) and reads its VmHWM when the fit returns (the parent reads it just before
 killing a child; see proc_mb for why not ru_maxrss); the resident set at the reset (imports + data,
-~150 MB) is printed as "before fit". Each child has
-RLIMIT_AS = --memory-gb (an allocation beyond it raises MemoryError: "over 8 GB") and a wall-clock
-limit of --timeout seconds from its start to the end of fit_candidate (it is killed: "> 240 s").
-After the fit, the child exports to ONNX (evergreen.export.to_onnx) under a further --onnx-timeout
-and reports the size.
+~146 MiB) is printed as "before fit". Each child has RLIMIT_AS = --memory-gb GiB (an allocation beyond
+it raises MemoryError: "over 8 GiB") and a wall-clock limit of --timeout seconds from its start to the
+end of fit_candidate (it is killed: "> 240 s"). After the fit, the child exports to ONNX
+(evergreen.export.to_onnx) under a further --onnx-timeout and reports the size.
 Threads are fixed in the child: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS = --threads,
 and LOKY_MAX_CPU_COUNT = --threads, which is what the forests' n_jobs=-1 (set by
-training.build_pipeline) resolves to; the child prints the thread counts it actually ran with.
+training.build_pipeline, left as it is) resolves to; the run prints the thread counts the children
+actually had.
 Order: every repeat runs each (D, family) capped and uncapped back to back, capped first in odd
 repeats and uncapped first in even ones. A variant that hits the timeout or the memory limit is not
 run again (the bound is the result). Figures are medians over repeats; ratios are uncapped / capped
@@ -141,7 +141,7 @@ def prepare(distinct: int, directory: Path) -> dict:
 
 
 def proc_mb(field: str, pid: int | str = "self") -> float:
-    """VmHWM (peak resident set) or VmRSS (resident now) of a process, MB, from /proc/<pid>/status.
+    """VmHWM (peak resident set) or VmRSS (resident now) of a process, MiB, from /proc/<pid>/status.
 
     Not ru_maxrss: a child's ru_maxrss starts at its PARENT's peak when subprocess spawns it with vfork
     (the kernel carries the old mm's high-water mark across exec), so every child here would read at
@@ -275,7 +275,7 @@ def cell(runs: list[dict], key: str, fmt: str, args: argparse.Namespace) -> str:
             return f"≥ {max(r['rss_mb'] for r in runs if r['status'] == 'timeout'):.0f} at kill"
         return f"> {args.timeout:.0f} s" if key == "fit_s" else "–"
     if "memory" in statuses:
-        return f"over {args.memory_gb:g} GB" if key == "rss_mb" else "–"
+        return f"over {args.memory_gb:g} GiB" if key == "rss_mb" else "–"
     return "error"
 
 
@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per fit (child start to fitted)")
     parser.add_argument("--onnx-timeout", type=float, default=120.0, help="further seconds for the ONNX export")
-    parser.add_argument("--memory-gb", type=float, default=8.0, help="RLIMIT_AS of each child")
+    parser.add_argument("--memory-gb", type=float, default=8.0, help="RLIMIT_AS of each child, GiB")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads and n_jobs=-1 in each child")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     args = parser.parse_args()
@@ -302,7 +302,7 @@ def main() -> None:
 
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
           f"skl2onnx {skl2onnx.__version__}, {os.cpu_count()} CPUs; per child: {args.threads} thread(s), "
-          f"RLIMIT_AS {args.memory_gb:g} GB, timeout {args.timeout:.0f} s", flush=True)
+          f"RLIMIT_AS {args.memory_gb:g} GiB, timeout {args.timeout:.0f} s", flush=True)
     total_started = time.perf_counter()
     families = [(f, p) for f, p in FAMILIES if f in args.families]
     results: dict[tuple[int, str, str], list[dict]] = {}
@@ -344,10 +344,10 @@ def main() -> None:
           f"total {time.perf_counter() - total_started:.0f} s\n")
     before = [r["before_fit_mb"] for runs in results.values() for r in runs if "before_fit_mb" in r]
     resets = {r.get("peak_reset") for runs in results.values() for r in runs if "peak_reset" in r}
-    print(f"resident before fit (imports + data): {min(before):.0f}-{max(before):.0f} MB; "
+    print(f"resident before fit (imports + data): {min(before):.0f}-{max(before):.0f} MiB; "
           f"peak reset before fit: {sorted(resets)}\n")
     print("| D | family | one-hot columns capped / uncapped | fit s capped | fit s uncapped | ratio | "
-          "peak RSS MB capped | peak RSS MB uncapped | ratio | accuracy capped | accuracy uncapped | "
+          "peak RSS MiB capped | peak RSS MiB uncapped | ratio | accuracy capped | accuracy uncapped | "
           "ONNX MB capped | ONNX MB uncapped |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     summary = []

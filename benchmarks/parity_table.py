@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 
-from evergreen import data, export, training
+from evergreen import csvfile, data, export, training
+from evergreen.schema import infer_schema
 from evergreen.spec import FAMILIES, Candidate, default_spec
 from evergreen.synthetic import make_churn
 
@@ -30,9 +31,9 @@ def diabetes_csv() -> bytes:
 
 def table(raw: bytes, target: str, problem: str) -> None:
     spec = default_spec("bench", target, problem)
-    header, rows = data.read_csv(raw, source=target)
-    schema = data.infer_schema(header, rows, spec)
-    frame, _ = data.build_frame(header, rows, schema)
+    header, rows = csvfile.read_csv(raw, source=target)
+    schema = infer_schema(header, rows, spec).schema
+    frame = data.build_frame(header, rows, schema).frame
     train, val, test = data.split_frame(frame, 0.2, 0.2, 42, classification=problem == "classification")
     rows_ = export.concat_frames(test, export.probe_frame(test, schema))
     print(f"\n{problem} ({frame.n_rows} rows, parity on {rows_.n_rows} rows)")
