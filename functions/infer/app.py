@@ -5,6 +5,8 @@ Config and clients are made once per execution environment (at import, in the in
 champion is cached in `CACHE` and re-read from the registry at most every CHAMPION_TTL_SECONDS
 (default 30); PRELOAD_CHAMPION=true loads DEFAULT_MODEL's champion at import. /feedback stores
 labels only: live quality is computed from them by the monitor, not published per request.
+/predict counts the predictions flagged as implausible (outside what training saw) in
+ImplausiblePredictions, beside PredictionCount, when the champion has a contract to check against.
 Nothing here imports scikit-learn (tests/functions/test_infer.py checks sys.modules in a fresh process).
 """
 
@@ -72,6 +74,8 @@ def post_predict() -> dict[str, Any]:
     outcome = predict.predict(request, CACHE, STORES.predictions)
     metrics.add_dimension(name="Model", value=outcome.body["model"])
     metrics.add_metric(name="PredictionCount", unit=MetricUnit.Count, value=len(outcome.items))
+    if outcome.implausible is not None:  # None: no contract, nothing was checked
+        metrics.add_metric(name="ImplausiblePredictions", unit=MetricUnit.Count, value=outcome.implausible)
     metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=outcome.model_seconds * 1000)
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
     return outcome.body

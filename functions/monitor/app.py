@@ -1,4 +1,4 @@
-"""Every MonitorScheduleMinutes: each champion's live quality from its stored labels, put to CloudWatch."""
+"""Every MonitorScheduleMinutes: each champion's live quality (stored labels) and drift (served inputs), put to CloudWatch."""
 
 import boto3
 from aws_lambda_powertools import Logger

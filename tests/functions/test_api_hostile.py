@@ -1,7 +1,8 @@
 """Hostile input to the inference API, through the real handler (functions/infer/app.py) on moto.
 
 Resources come from template.yaml (tests/support/infra.py); the champion is a tiny real ONNX
-classifier (tests/support/tiny_model.py, classes bronze/gold/silver). Every case asserts three things:
+classifier (tests/support/tiny_model.py, classes bronze/gold/silver) with its data contract, so the
+plausibility checks run on every hostile value too. Every case asserts three things:
   1. the answer: its status and a message naming the problem, or, for a documented acceptance,
      the accepted result (e.g. " pro " predicts exactly as "pro");
   2. the champion is unchanged and still serving: a normal /predict afterwards answers 200 with the
@@ -12,7 +13,8 @@ classifier (tests/support/tiny_model.py, classes bronze/gold/silver). Every case
 Choices documented here:
   - two items for one prediction_id in one /feedback request are refused (400), whatever the labels;
   - a classifier's label is coerced as training coerces its target (NFC, stripped): " gold " is "gold";
-  - duplicate JSON keys follow JSON semantics: the last one wins.
+  - duplicate JSON keys follow JSON semantics: the last one wins;
+  - a value outside what training saw is answered (200) with a short flag naming it, never refused.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 from evergreen.onnx_model import sha256_hex  # noqa: E402
 from evergreen.registry import register_champion  # noqa: E402
-from evergreen.storage import from_dynamo, model_key  # noqa: E402
+from evergreen.storage import contract_key, from_dynamo, model_key  # noqa: E402
 from tests.support import infra, tiny_model  # noqa: E402
 
 EVENTS = ROOT / "tests" / "events"
@@ -77,11 +79,13 @@ def infer(monkeypatch, classifier):
         spec = importlib.util.spec_from_file_location("infer_app_hostile", APP)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        key = model_key("demo", 1)
+        key, contract = model_key("demo", 1), contract_key("demo", 1)
         module.STORES.s3.put_object(Bucket=module.STORES.artifacts_bucket, Key=key, Body=classifier.onnx_bytes)
+        module.STORES.s3.put_object(Bucket=module.STORES.artifacts_bucket, Key=contract,
+                                    Body=json.dumps(tiny_model.contract_document(classifier)).encode())
         register_champion(module.STORES.registry, "demo", 1, {
             "model_key": key, "sha256": sha256_hex(classifier.onnx_bytes), "columns": classifier.columns,
-            "regression_tolerance": None}, expected_version=None)
+            "regression_tolerance": None, "contract_version": 1, "contract_key": contract}, expected_version=None)
         yield module
         module.metrics.clear_metrics()
         module.metrics.clear_default_dimensions()
@@ -227,6 +231,15 @@ def with_(**fields: Any) -> dict[str, Any]:
     return {**BASE, **fields}
 
 
+def flagged(*expected: str) -> Callable[[Ctx, dict[str, Any]], None]:
+    """Answered, with these flags, in the response and in the prediction log."""
+    def check(ctx: Ctx, body: dict[str, Any]) -> None:
+        (p,) = body["predictions"]
+        assert p["flags"] == list(expected)
+        assert stored(ctx.infer, p["prediction_id"])["flags"] == list(expected)
+    return check
+
+
 def label(value: Any) -> Callable[[Ctx], dict[str, Any]]:
     return lambda ctx: {"prediction_id": ctx.pid, "label": value}
 
@@ -262,6 +275,12 @@ CASES = [
     Case("categorical-padded", "/predict", {"record": with_(plan=" pro ")}, 200, check=predicts_like(BASE)),
     Case("categorical-NA-missing", "/predict", {"record": with_(plan="NA")}, 200,
          check=predicts_like(with_(plan=None))),
+    Case("categorical-1024-chars-flag-is-short", "/predict", {"record": with_(plan="p" * 1024)}, 200,
+         check=flagged("plan 'pppppppppppppppppppppppppppppppppppp... was not seen in training")),
+    Case("numeric-far-out-flagged", "/predict", {"record": with_(age="3e38")}, 200,
+         check=flagged("age 3e+38 is above the training range [18.018642, 79.82702]")),
+    Case("all-features-null-flagged", "/predict", {"record": {"age": None, "plan": "NA", "customer_id": "c-1"}}, 200,
+         check=flagged("4 of 4 features are missing (age, income, plan, ...)")),
     Case("categorical-2000-chars", "/predict", {"record": with_(plan="p" * 2000)}, 400,
          "record.plan is longer than 1024 characters"),
     Case("categorical-surrogate", "/predict", {"record": with_(plan="pro\ud800")}, 400,
@@ -373,6 +392,8 @@ def test_hostile_input_is_answered_and_the_champion_keeps_serving(infer, case):
         case.check(ctx, body)
     # 3. nothing else happened
     assert "Traceback" not in json.dumps(body) and "request_id" not in body
+    for p in body.get("predictions", []):  # whatever was sent, a flag stays a short sentence
+        assert all(isinstance(f, str) and len(f) <= 200 for f in p.get("flags", [])), p["flags"]
     assert cloudwatch_metrics() == []  # /feedback publishes no metric: quality comes from stored labels
     if status >= 400:
         assert stored(infer, ctx.pid).get("label") == label_before

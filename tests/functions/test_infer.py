@@ -32,7 +32,8 @@ if str(ROOT) not in sys.path:
 
 from evergreen.onnx_model import sha256_hex  # noqa: E402
 from evergreen.registry import get_alias, register_champion  # noqa: E402
-from evergreen.storage import Stores, from_dynamo, model_key  # noqa: E402
+from evergreen.serving.plausibility import number  # noqa: E402
+from evergreen.storage import Stores, contract_key, from_dynamo, model_key  # noqa: E402
 from tests.support import infra, tiny_model  # noqa: E402
 
 EVENTS = ROOT / "tests" / "events"
@@ -119,15 +120,23 @@ def registry(infer):
 
 
 def publish(infer, model: tiny_model.TinyModel, version: int, *, name: str = "demo", sha256: str | None = None,
-            data: bytes | None = None, tolerance: float | None = None) -> None:
-    """Upload the ONNX bytes, register the version and point the champion alias at it, as promote does."""
+            data: bytes | None = None, tolerance: float | None = None,
+            contract: dict[str, Any] | bytes | None = None) -> None:
+    """Upload the ONNX bytes (and the data contract document, if any), register the version and point the
+    champion alias at it, as promote does."""
     key = model_key(name, version)
     infer.STORES.s3.put_object(Bucket=infer.STORES.artifacts_bucket, Key=key, Body=data or model.onnx_bytes)
+    extra = {}
+    if contract is not None:
+        extra = {"contract_version": 1, "contract_key": contract_key(name, 1)}
+        body = contract if isinstance(contract, bytes) else json.dumps(contract).encode()
+        infer.STORES.s3.put_object(Bucket=infer.STORES.artifacts_bucket, Key=extra["contract_key"], Body=body)
     current = get_alias(registry(infer), name)
     register_champion(registry(infer), name, version, {
         "model_key": key, "sha256": sha256 or sha256_hex(data or model.onnx_bytes), "columns": model.columns,
         "primary_metric": "accuracy" if model.columns["classes"] else "rmse", "test_score": 0.9,
         "run_id": f"run-{version}", "dataset_version": "ds-0123456789abcdef", "regression_tolerance": tolerance,
+        **extra,
     }, expected_version=current["version"] if current else None)
 
 
@@ -268,6 +277,128 @@ def test_predict_emits_emf_metrics(capsys, infer, classifier):
         "PredictionCount", "ModelLatency", "PredictLatency"}
 
 
+# ------------------------------------------------------------------------------------------- plausibility
+RANGES = {"age": [18, 80], "income": [1000, 200000]}
+SEEN = {"age": 42, "income": "58000.5", "plan": "pro", "region": "north"}  # inside everything training saw
+
+
+def predict_records(infer, records: list[dict[str, Any]], model: str = "demo") -> list[dict[str, Any]]:
+    status, body = call(infer, with_body(load_event("predict_batch"), {"model": model, "records": records}))
+    assert status == 200, body
+    return body["predictions"]
+
+
+def emf_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+def test_inputs_outside_what_training_saw_are_answered_flagged_logged_and_counted(capsys, infer, classifier):
+    publish(infer, classifier, 1, contract=tiny_model.contract_document(classifier, ranges=RANGES))
+    records = [SEEN, {**SEEN, "age": 130}, {**SEEN, "plan": "gold", "region": "south"}, {"age": 40},
+               {**SEEN, "income": None}]
+    capsys.readouterr()
+    predictions = predict_records(infer, records)
+    assert_matches_sklearn(classifier, records, predictions)  # flagged or not, every record is answered
+    assert [p.get("flags") for p in predictions] == [
+        None,
+        ["age 130 is above the training range [18, 80]"],
+        ["plan 'gold' was not seen in training"],
+        ["3 of 4 features are missing (income, plan, region)"],
+        None,  # one missing feature of four is not "many"
+    ]
+    for p in predictions:
+        item = prediction_item(infer, p["prediction_id"])
+        assert item.get("flags") == p.get("flags")
+    emf = emf_lines(capsys.readouterr().out)
+    assert emf[-1]["Model"] == "demo"
+    assert emf[-1]["PredictionCount"] in (5, [5]) and emf[-1]["ImplausiblePredictions"] in (3, [3])
+    assert {m["Name"] for m in emf[-1]["_aws"]["CloudWatchMetrics"][0]["Metrics"]} >= {
+        "PredictionCount", "ImplausiblePredictions"}
+    assert cloudwatch_metrics() == []
+
+    # a plausible request's answer is exactly as before: no "flags" key, and a zero count
+    status, body = call(infer, "predict_single")
+    assert status == 200 and set(body["predictions"][0]) == {"prediction_id", "prediction", "probabilities"}
+    assert "flags" not in prediction_item(infer, body["predictions"][0]["prediction_id"])
+    assert emf_lines(capsys.readouterr().out)[-1]["ImplausiblePredictions"] in (0, [0])
+
+
+def test_the_contract_recorded_from_the_training_data_flags_what_training_never_saw(infer, classifier):
+    contract = tiny_model.contract_document(classifier)
+    publish(infer, classifier, 1, contract=contract)
+    low, high = contract["ranges"]["income"]
+    assert predict_records(infer, [SEEN, {**SEEN, "income": low}, {**SEEN, "income": high}])[0].get("flags") is None
+    (p,) = predict_records(infer, [{**SEEN, "income": 1_000_000}])
+    assert p["flags"] == [f"income 1000000 is above the training range [{number(low)}, {number(high)}]"]
+
+
+def test_an_open_vocabulary_is_not_flagged(infer, classifier):
+    publish(infer, classifier, 1, contract=tiny_model.contract_document(classifier, open_vocabulary=["region"]))
+    open_, closed = predict_records(infer, [{**SEEN, "region": "west"}, {**SEEN, "plan": "platinum"}])
+    assert "flags" not in open_
+    assert closed["flags"] == ["plan 'platinum' was not seen in training"]
+
+
+def test_a_regression_output_far_outside_the_training_target_is_flagged(infer, regressor):
+    contract = tiny_model.contract_document(regressor)
+    publish(infer, regressor, 1, name="spend", tolerance=1.0, contract=contract)
+    t_low, t_high = contract["target_range"]
+    margin = 0.1 * (t_high - t_low)
+    records = tiny_model.synthetic_records(20, seed=3)[0]
+    predictions = predict_records(infer, records, model="spend")
+    assert_matches_sklearn(regressor, records, predictions)
+    assert not any("prediction" in f for p in predictions for f in p.get("flags", []))  # realistic inputs
+
+    (p,) = predict_records(infer, [{**SEEN, "age": 400}], model="spend")
+    assert p["prediction"] > t_high + margin
+    assert p["flags"] == [
+        f"age 400 is above the training range [{number(contract['ranges']['age'][0])}, "
+        f"{number(contract['ranges']['age'][1])}]",
+        f"prediction {number(p['prediction'])} is outside the plausible range "
+        f"[{number(t_low - margin)}, {number(t_high + margin)}]",
+    ]
+    assert prediction_item(infer, p["prediction_id"])["flags"] == p["flags"]
+
+
+def test_a_champion_without_a_contract_is_served_unflagged_and_uncounted(capsys, infer, classifier, champion_log):
+    publish(infer, classifier, 1)  # a champion promoted before contracts were recorded: no contract_key
+    capsys.readouterr()
+    (p,) = predict_records(infer, [{**SEEN, "age": 130, "plan": "gold"}])
+    assert "flags" not in p and "flags" not in prediction_item(infer, p["prediction_id"])
+    emf = emf_lines(capsys.readouterr().out)
+    assert emf[-1]["PredictionCount"] in (1, [1]) and "ImplausiblePredictions" not in emf[-1]  # nothing was checked
+    assert [r.getMessage() for r in champion_log if r.levelno == logging.WARNING] == [
+        "champion has no data contract: served without plausibility checks"]
+
+
+@pytest.mark.parametrize("contract", [b"{this is not json", b"", b'["a list"]', b'{"ranges": {"age": "wide"}}'])
+def test_a_contract_that_cannot_be_used_still_serves(capsys, infer, classifier, champion_log, contract):
+    publish(infer, classifier, 1, contract=contract)
+    capsys.readouterr()
+    status, body = call(infer, with_body(load_event("predict_single"), {"record": {**SEEN, "age": 130}}))
+    assert status == 200, body
+    assert body["model_version"] == 1 and "flags" not in body["predictions"][0]
+    out = capsys.readouterr().out
+    assert '"ModelLoadFailure"' not in out and "ImplausiblePredictions" not in out
+    warnings = [r for r in champion_log if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == ["champion data contract unusable: served without plausibility checks"]
+    assert warnings[0].contract_key == "models/demo/contracts/v000001.json"
+
+
+def test_a_missing_contract_document_still_serves_and_is_read_again_after_the_ttl(infer, classifier, champion_log):
+    publish(infer, classifier, 1, contract=b"{}")
+    infer.STORES.s3.delete_object(Bucket=infer.STORES.artifacts_bucket, Key=contract_key("demo", 1))
+    record = {**SEEN, "age": 130}
+    assert "flags" not in predict_records(infer, [record])[0]
+    (warning,) = [r for r in champion_log if r.levelno == logging.WARNING]
+    assert "NoSuchKey" in warning.reason
+    infer.STORES.s3.put_object(Bucket=infer.STORES.artifacts_bucket, Key=contract_key("demo", 1),
+                               Body=json.dumps(tiny_model.contract_document(classifier, ranges=RANGES)).encode())
+    assert "flags" not in predict_records(infer, [record])[0]  # within the TTL
+    advance(infer)
+    assert predict_records(infer, [record])[0]["flags"] == ["age 130 is above the training range [18, 80]"]
+
+
 # ------------------------------------------------------------------------------------------- 400s
 @pytest.mark.parametrize(("event_name", "expected"), [
     ("predict_malformed_json", "request body is not valid JSON"),
@@ -322,6 +453,14 @@ class Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+@pytest.fixture
+def champion_log():
+    handler, log = Records(), logging.getLogger("evergreen.serving.champion")
+    log.addHandler(handler)
+    yield handler.records
+    log.removeHandler(handler)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""functions/monitor/app.py on moto: a scheduled event in, each champion's quality in CloudWatch out.
+"""functions/monitor/app.py on moto: a scheduled event in, each champion's quality and drift in CloudWatch out.
 
-Tables come from template.yaml's own definitions (tests/support/infra.py) and the function's settings
-from its Environment in the template (parameter defaults), so the test cannot drift from the stack.
-Expected values are computed here with numpy from the labels the test stored.
+Tables and buckets come from template.yaml's own definitions (tests/support/infra.py), the function's
+environment from the template, and each model's settings from its champion's registry record (the
+spec's `monitoring`, MonitoringSpec's defaults for a record without it), so the test cannot drift from
+the stack. Expected values are computed here with numpy from what the test stored.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from evergreen import prediction_log  # noqa: E402
+from evergreen import data, prediction_log  # noqa: E402
+from evergreen.contracts import ColumnSchema  # noqa: E402
+from evergreen.monitoring.drift import MODERATE, prediction_profile  # noqa: E402
+from evergreen.monitoring.profile import profile as training_profile  # noqa: E402
 from evergreen.registry import alias_sk  # noqa: E402
+from evergreen.spec import MonitoringSpec  # noqa: E402
 from evergreen.storage import to_dynamo  # noqa: E402
 from tests.support import infra  # noqa: E402
 
@@ -61,8 +66,10 @@ def function_env(logical_id: str) -> dict[str, str]:
 
 
 ENV = function_env("MonitorFunction")
-WINDOW = timedelta(minutes=float(ENV["QUALITY_WINDOW_MINUTES"]))
-MIN_LABELS = int(ENV["QUALITY_MIN_LABELS"])
+DEFAULTS = MonitoringSpec()  # what a champion registered without a `monitoring` record is monitored with
+WINDOW = timedelta(minutes=DEFAULTS.window_minutes)
+MIN_LABELS = DEFAULTS.min_labels
+MIN_PREDICTIONS = DEFAULTS.min_predictions
 
 
 class CountingCloudWatch:
@@ -137,6 +144,15 @@ def published(module, model: str, metric: str) -> float | None:
     return point["Average"]
 
 
+DRIFT_METRICS = ("DriftedFeatureShare", "PredictionDrift", "UnseenCategoryRate", "OutOfRangeRate",
+                 "MissingRateIncrease", "EstimatedQuality")
+NO_DRIFT = {"min_predictions": MIN_PREDICTIONS, "drift_threshold": DEFAULTS.drift_threshold,
+            "drift_share": DEFAULTS.drift_share, "drifted_feature_share": None, "drifted_features": [],
+            "prediction_drift": None, "unseen_category_rate": None, "out_of_range_rate": None,
+            "missing_rate_increase": None, "estimated_quality": None, "features": {}, "metrics": [],
+            "not_published": {}}
+
+
 # ------------------------------------------------------------------------------------------- tests
 def test_each_champion_gets_its_window_quality_in_one_put_metric_data(monitor):
     rng = np.random.default_rng(0)
@@ -175,9 +191,16 @@ def test_each_champion_gets_its_window_quality_in_one_put_metric_data(monitor):
 
     churn_quality = float(np.mean(predicted == truth))
     assert by_model["churn"] == {
-        "model_name": "churn", "version": 2, "labels": 60, "other_versions": 20, "quality": pytest.approx(churn_quality),
+        "model_name": "churn", "version": 2, "window_start": (NOW - WINDOW).isoformat(timespec="milliseconds"),
+        "window_minutes": DEFAULTS.window_minutes, "min_labels": MIN_LABELS,
+        "labels": 60, "other_versions": 20, "quality": pytest.approx(churn_quality),
         "mean_abs_error": None, "threshold": 0.7, "published": True,
-        "metrics": ["LabelledPredictions", "PredictionQuality"], "reason": None}
+        "metrics": ["LabelledPredictions", "PredictionQuality"], "reason": None,
+        # 60 + 15 predictions of v2 in the window (v1's and the old ones are not v2's): too few to judge drift
+        "drift": {**NO_DRIFT, "predictions": 75, "used": 75,
+                  "reason": f"75 predictions of v2 in the last 60 min, fewer than the {MIN_PREDICTIONS} needed"}}
+    for metric in DRIFT_METRICS:
+        assert published(monitor, "churn", metric) is None
     assert published(monitor, "churn", "PredictionQuality") == pytest.approx(churn_quality)
     assert published(monitor, "churn", "LabelledPredictions") == 60
     assert published(monitor, "churn", "MeanAbsoluteError") is None
@@ -232,19 +255,351 @@ def test_no_champion_no_call_and_a_manual_invocation_ends_the_window_now(monitor
 
 def test_the_template_grants_the_monitor_only_what_it_uses():
     props = infra.resource("MonitorFunction")["Properties"]
+    assert "Environment" not in props  # its settings are each champion's (the spec's monitoring), not the stack's
     [policy] = props["Policies"]
     grants = {tuple(s["Action"]): s for s in policy["Statement"]}
-    assert set(grants) == {("dynamodb:Scan",), ("dynamodb:Query",), ("cloudwatch:PutMetricData",)}
+    assert set(grants) == {("dynamodb:Scan",), ("dynamodb:Query",), ("s3:GetObject",), ("cloudwatch:PutMetricData",)}
     assert grants[("dynamodb:Scan",)]["Resource"] == {"Fn::GetAtt": ["RegistryTable", "Arn"]}
     assert grants[("dynamodb:Query",)]["Resource"] == {"Fn::Sub": "${PredictionsTable.Arn}/index/ByModel"}
+    assert grants[("s3:GetObject",)]["Resource"] == {"Fn::Sub": "${ArtifactsBucket.Arn}/datasets/*/profile.json"}
     assert grants[("cloudwatch:PutMetricData",)]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": infra.stack_env()["METRICS_NAMESPACE"]}}
     schedule = props["Events"]["Schedule"]
     assert schedule["Type"] == "Schedule"
     assert schedule["Properties"]["Schedule"] == {"Fn::FindInMap": ["MonitorSchedule", {"Ref": "MonitorScheduleMinutes"}, "Rate"]}
-    alarm = infra.resource("ModelQualityAlarm")["Properties"]
-    assert alarm["Period"] == {"Fn::FindInMap": ["MonitorSchedule", {"Ref": "MonitorScheduleMinutes"}, "Seconds"]}
-    assert (alarm["MetricName"], alarm["Statistic"], alarm["TreatMissingData"]) == ("PredictionQuality", "Average", "notBreaching")
+    # the models' alarms (put by promote) judge one schedule period: one monitor run
+    promote_env = infra.resource("PromoteFunction")["Properties"]["Environment"]["Variables"]
+    assert promote_env["MONITOR_PERIOD_SECONDS"] == {
+        "Fn::FindInMap": ["MonitorSchedule", {"Ref": "MonitorScheduleMinutes"}, "Seconds"]}
     for minutes, row in infra.template()["Mappings"]["MonitorSchedule"].items():
         assert row["Seconds"] == 60 * int(minutes)
         assert row["Rate"] == (f"rate({minutes} minute)" if minutes == "1" else f"rate({minutes} minutes)")
+
+
+# ------------------------------------------------------------------------------------------- drift
+SCHEMA = ColumnSchema(numeric=["tenure", "calls"], categorical=["plan", "region"], target="churned",
+                      problem_type="classification", classes=["no", "yes"])
+PLANS = ["basic", "plus", "pro"]  # every value is in the profile: a closed vocabulary
+REGIONS = [f"r{i:02d}" for i in range(30)]  # more than TOP: the profile keeps the rest under "__other__"
+REGION_P = np.linspace(3, 1, 30) / np.linspace(3, 1, 30).sum()
+TOP = 10
+DATASET = "ds-0123456789abcdef"
+EPS = 1e-4  # monitoring.drift's stated smoothing
+
+
+def reference_psi(expected, actual) -> float:
+    e, a = np.asarray(expected, float), np.asarray(actual, float)
+    e = (e / e.sum() + EPS) / (1 + EPS * e.size)
+    a = (a / a.sum() + EPS) / (1 + EPS * a.size)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def put_training_profile(module, model: str = "churn", dataset: str = DATASET, seed: int = 0) -> dict:
+    """profile.json as ingest writes it, from CSV cells cleaned by data.build_frame (the training coercion)."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    tenure = [f"{v:.1f}" for v in rng.gamma(2.0, 12.0, n)]
+    for i in rng.choice(n, 150, replace=False):
+        tenure[i] = ""  # 5% missing in training
+    rows = [[t, str(c), p, r, y] for t, c, p, r, y in zip(
+        tenure, rng.poisson(2.0, n), rng.choice(PLANS, n, p=[0.5, 0.3, 0.2]), rng.choice(REGIONS, n, p=REGION_P),
+        rng.choice(["no", "yes"], n), strict=True)]
+    frame = data.build_frame(["tenure", "calls", "plan", "region", "churned"], rows, SCHEMA).frame
+    document = {"dataset_version": dataset, "columns": SCHEMA.model_dump(), "profile": training_profile(frame, SCHEMA, TOP)}
+    module.STORES.put_json(module.STORES.artifacts_bucket, f"datasets/{model}/{dataset}/profile.json", document)
+    return document["profile"]
+
+
+def champion_test_profile(seed: int = 1) -> dict:
+    """The champion's outputs on its test split, as export records them."""
+    rng = np.random.default_rng(seed)
+    p_yes = rng.beta(2.0, 3.0, 1000).astype(np.float32)
+    probabilities = np.stack([1 - p_yes, p_yes], axis=1)
+    labels = np.where(p_yes >= 0.5, "yes", "no")
+    targets = np.where(rng.random(1000) < probabilities.max(axis=1), labels, np.where(labels == "yes", "no", "yes"))
+    return prediction_profile(labels, probabilities, SCHEMA.classes, targets)
+
+
+def live_records(rng: np.random.Generator, n: int, *, shifted: bool) -> list[dict[str, Any]]:
+    """Request records as clients send them (JSON values; a missing value is null or absent)."""
+    tenure = rng.gamma(2.0, 12.0, n) * (2.5 if shifted else 1.0) + (20.0 if shifted else 0.0)
+    plans = (rng.choice(PLANS + ["enterprise"], n, p=[0.1, 0.3, 0.4, 0.2]) if shifted
+             else rng.choice(PLANS, n, p=[0.5, 0.3, 0.2]))
+    records = []
+    for i in range(n):
+        record: dict[str, Any] = {"tenure": round(float(tenure[i]), 1), "calls": int(rng.poisson(2.0)),
+                                  "plan": str(plans[i]), "region": str(rng.choice(REGIONS, p=REGION_P))}
+        if rng.random() < (0.25 if shifted else 0.05):
+            record["tenure"] = None
+        if rng.random() < 0.02:
+            del record["region"]
+        records.append(record)
+    return records
+
+
+def log_served(module, model: str, version: int, records: list[dict[str, Any]], p_yes: np.ndarray, *,
+               age: timedelta) -> None:
+    """Prediction-log items of a classifier as inference writes them (probabilities as float32 texts)."""
+    created = (NOW - age).isoformat(timespec="milliseconds")
+    items = []
+    for i, (record, p) in enumerate(zip(records, p_yes, strict=True)):
+        yes = float(str(np.float32(p)))
+        no = float(str(np.float32(1 - np.float32(p))))
+        items.append({"prediction_id": f"{model}-v{version}-{age.total_seconds():g}-{i}", "model_name": model,
+                      "model_version": version, "problem_type": "classification", "created_at": created,
+                      "expires_at": int((NOW + timedelta(days=90)).timestamp()), "features": record,
+                      "prediction": "yes" if yes >= no else "no", "probabilities": {"no": no, "yes": yes}})
+    prediction_log.write(module.STORES.predictions, items)
+
+
+def expected_drift(profile: dict, reference: dict, records: list[dict[str, Any]], p_yes: np.ndarray) -> dict[str, Any]:
+    """Every drift statistic of a window, computed here with numpy from what the test logged."""
+    n = len(records)
+    out: dict[str, Any] = {"psi": {}, "missing": {}}
+    present_cells = outside_cells = 0
+    for name in SCHEMA.numeric:
+        values = np.array([np.nan if r.get(name) is None else r[name] for r in records], dtype=np.float32).astype(float)
+        present = values[~np.isnan(values)]
+        summary = profile["numeric"][name]
+        edges = np.asarray(summary["histogram"]["edges"])
+        actual = np.histogram(np.clip(present, edges[0], edges[-1]), bins=edges)[0]
+        out["psi"][name] = reference_psi(summary["histogram"]["counts"], actual)
+        out["missing"][name] = 1 - present.size / n - summary["missing"] / (summary["missing"] + summary["count"])
+        present_cells += present.size
+        outside_cells += int(np.sum((present < summary["min"]) | (present > summary["max"])))
+    unseen = closed_cells = 0
+    for name in SCHEMA.categorical:
+        values = [r.get(name) or "" for r in records]
+        present = [v for v in values if v != ""]
+        frequencies = profile["categorical"][name]["frequencies"]
+        named = [v for v in frequencies if v != "__other__"]
+        expected = [frequencies[v] for v in named] + [frequencies.get("__other__", 0)]
+        actual = [present.count(v) for v in named] + [sum(v not in named for v in present)]
+        out["psi"][name] = reference_psi(expected, actual)
+        summary = profile["categorical"][name]
+        out["missing"][name] = 1 - len(present) / n - summary["missing"] / (summary["missing"] + summary["count"])
+        if "__other__" not in frequencies:
+            unseen += actual[-1]
+            closed_cells += len(present)
+    drifted = [name for name, value in out["psi"].items() if value > DEFAULTS.drift_threshold]
+    yes = np.array([float(str(np.float32(p))) for p in p_yes])
+    no = np.array([float(str(np.float32(1 - np.float32(p)))) for p in p_yes])
+    predicted = np.where(yes >= no, "yes", "no")
+    classes = reference["classes"]
+    served = [int(np.sum(predicted == c)) for c in classes] + [0]
+    confidence = np.maximum(yes, no).astype(np.float32)
+    table = reference["confidence"]
+    bins = np.clip(np.digitize(confidence, np.asarray(table["edges"], np.float32)) - 1, 0, 9)
+    per = [table["accuracy"][b] if table["accuracy"][b] is not None else float(c) for b, c in zip(bins, confidence, strict=True)]
+    out["metrics"] = {
+        "DriftedFeatureShare": len(drifted) / len(out["psi"]),
+        "PredictionDrift": reference_psi([classes[c] for c in classes] + [0], served),
+        "UnseenCategoryRate": unseen / closed_cells,
+        "OutOfRangeRate": outside_cells / present_cells,
+        "MissingRateIncrease": max(0.0, *out["missing"].values()),
+        "EstimatedQuality": float(np.mean(per)),
+    }
+    out["drifted"] = drifted
+    return out
+
+
+class CountingGets:
+    """STORES.get_json with its keys recorded (the profile is read once per model and run)."""
+
+    def __init__(self, stores: Any) -> None:
+        self.get_json, self.keys = stores.get_json, []
+
+    def __call__(self, bucket: str, key: str) -> Any:
+        self.keys.append(key)
+        return self.get_json(bucket, key)
+
+
+def drift_champion(module, model: str = "churn", version: int = 3, **record: Any) -> dict:
+    reference = champion_test_profile()
+    champion(module, model, version, **{"columns": SCHEMA.model_dump(), "dataset_version": DATASET,
+                                        "prediction_profile": reference, "quality_threshold": DEFAULTS.quality_threshold,
+                                        "monitoring": DEFAULTS.model_dump(), **record})
+    return reference
+
+
+def test_a_covariate_shifted_window_publishes_drift_above_the_alarm_share(monitor, monkeypatch):
+    gets = CountingGets(monitor.STORES)
+    monkeypatch.setattr(monitor.STORES, "get_json", gets)
+    profile = put_training_profile(monitor)
+    reference = drift_champion(monitor)
+    rng = np.random.default_rng(11)
+    records = live_records(rng, 300, shifted=True)
+    p_yes = rng.beta(3.0, 2.0, 300)  # the model answers "yes" more often on the shifted inputs
+    half = 150  # two batches: the window is everything since its start, in any number of pages
+    log_served(monitor, "churn", 3, records[:half], p_yes[:half], age=timedelta(minutes=5))
+    log_served(monitor, "churn", 3, records[half:], p_yes[half:], age=timedelta(minutes=50))
+    log_served(monitor, "churn", 2, live_records(rng, 40, shifted=False), rng.beta(2, 3, 40), age=timedelta(minutes=9))
+    log_served(monitor, "churn", 3, live_records(rng, 40, shifted=False), rng.beta(2, 3, 40), age=WINDOW + timedelta(minutes=1))
+
+    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    want = expected_drift(profile, reference, records, p_yes)
+    drift = summary["drift"]
+
+    assert len(monitor.CLOUDWATCH.calls) == 1  # quality's count and every drift aggregate in the same call
+    assert gets.keys == [f"datasets/churn/{DATASET}/profile.json"]
+    assert (drift["predictions"], drift["used"], drift["reason"], drift["not_published"]) == (300, 300, None, {})
+    assert summary["metrics"] == ["LabelledPredictions", *DRIFT_METRICS]
+    assert drift["metrics"] == list(DRIFT_METRICS)
+    for metric, value in want["metrics"].items():
+        assert published(monitor, "churn", metric) == pytest.approx(value, rel=1e-9), metric
+    assert published(monitor, "churn", "PredictionQuality") is None and published(monitor, "churn", "LabelledPredictions") == 0
+
+    assert drift["drifted_features"] == want["drifted"] == ["tenure", "plan"]
+    assert drift["drifted_feature_share"] == pytest.approx(0.5) and drift["drifted_feature_share"] > DEFAULTS.drift_share
+    for name in ("tenure", "calls", "plan", "region"):
+        assert drift["features"][name]["psi"] == pytest.approx(want["psi"][name], rel=1e-9), name
+        assert drift["features"][name]["missing_rate_increase"] == pytest.approx(want["missing"][name], abs=1e-12)
+    assert drift["features"]["tenure"]["psi"] > 1.0 and drift["features"]["calls"]["psi"] < 0.1
+    assert drift["features"]["tenure"]["out_of_range_rate"] > 0.1  # tenure scaled 2.5x and moved 20 up
+    assert drift["out_of_range_rate"] == pytest.approx(want["metrics"]["OutOfRangeRate"])  # over all numeric cells
+    assert drift["out_of_range_rate"] > 0.05
+    assert drift["unseen_category_rate"] == pytest.approx(want["metrics"]["UnseenCategoryRate"])  # "enterprise"
+    assert drift["features"]["region"]["unseen_category_rate"] is None  # an open vocabulary
+    assert drift["prediction_drift"] > 0.2
+
+    # per-feature detail never becomes a CloudWatch metric: only the aggregates, per model
+    listed = monitor.CLOUDWATCH.client.list_metrics(Namespace=infra.stack_env()["METRICS_NAMESPACE"])["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"LabelledPredictions", *DRIFT_METRICS}
+    assert all(m["Dimensions"] == [{"Name": "Model", "Value": "churn"}] for m in listed)
+
+
+def test_a_stationary_window_gives_low_values_and_a_regressor_has_no_estimated_quality(monitor):
+    profile = put_training_profile(monitor)
+    reference = drift_champion(monitor)
+    rng = np.random.default_rng(12)
+    records = live_records(rng, 400, shifted=False)
+    p_yes = rng.beta(2.0, 3.0, 400)  # as on the test split
+    log_served(monitor, "churn", 3, records, p_yes, age=timedelta(minutes=15))
+
+    # price: a regressor on the same inputs; its predictions drift, it has no confidence to estimate from
+    put_training_profile(monitor, "price")
+    test_predictions = np.random.default_rng(13).normal(100, 15, 800).astype(np.float32).astype(float)
+    price_reference = prediction_profile(test_predictions, None, None, test_predictions)
+    columns = {**SCHEMA.model_dump(), "problem_type": "regression", "classes": None}
+    champion(monitor, "price", 1, columns=columns, dataset_version=DATASET, prediction_profile=price_reference,
+             monitoring=DEFAULTS.model_dump())
+    served = [float(str(np.float32(v))) for v in rng.normal(100, 15, 250)]
+    prediction_log.write(monitor.STORES.predictions, [
+        {"prediction_id": f"price-{i}", "model_name": "price", "model_version": 1, "problem_type": "regression",
+         "created_at": (NOW - timedelta(minutes=3)).isoformat(timespec="milliseconds"), "features": record,
+         "prediction": value} for i, (record, value) in enumerate(zip(live_records(rng, 250, shifted=False), served, strict=True))])
+
+    result = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())
+    churn, price = result["models"]
+    want = expected_drift(profile, reference, records, p_yes)
+    assert len(monitor.CLOUDWATCH.calls) == 1
+    for metric, value in want["metrics"].items():
+        assert published(monitor, "churn", metric) == pytest.approx(value, rel=1e-9), metric
+    assert churn["drift"]["drifted_features"] == [] and published(monitor, "churn", "DriftedFeatureShare") == 0.0
+    assert max(f["psi"] for f in churn["drift"]["features"].values()) < MODERATE
+    assert churn["drift"]["prediction_drift"] < MODERATE
+    assert churn["drift"]["unseen_category_rate"] == 0.0 and churn["drift"]["missing_rate_increase"] < 0.05
+    assert churn["drift"]["out_of_range_rate"] < 0.01  # the training range holds all but the rarest values
+
+    edges = np.asarray(price_reference["edges"])
+    values = np.asarray(served, np.float32).astype(float)
+    expected_psi = reference_psi(price_reference["counts"], np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0])
+    assert price["drift"]["prediction_drift"] == pytest.approx(expected_psi, rel=1e-9)
+    assert published(monitor, "price", "PredictionDrift") == pytest.approx(expected_psi, rel=1e-9)
+    assert price["drift"]["metrics"] == ["DriftedFeatureShare", "PredictionDrift", "UnseenCategoryRate", "OutOfRangeRate",
+                                         "MissingRateIncrease"]
+    assert published(monitor, "price", "EstimatedQuality") is None and price["drift"]["not_published"] == {}
+
+
+def test_below_min_predictions_nothing_drift_related_is_published(monitor, monkeypatch):
+    gets = CountingGets(monitor.STORES)
+    monkeypatch.setattr(monitor.STORES, "get_json", gets)
+    put_training_profile(monitor)
+    drift_champion(monitor)
+    rng = np.random.default_rng(14)
+    few = MIN_PREDICTIONS - 1
+    log_served(monitor, "churn", 3, live_records(rng, few, shifted=True), rng.beta(3, 2, few), age=timedelta(minutes=2))
+    log_served(monitor, "churn", 2, live_records(rng, 60, shifted=True), rng.beta(3, 2, 60), age=timedelta(minutes=2))
+
+    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    assert summary["metrics"] == ["LabelledPredictions"]
+    assert summary["drift"] == {**NO_DRIFT, "predictions": few, "used": few,
+                                "reason": f"{few} predictions of v3 in the last 60 min, fewer than the {MIN_PREDICTIONS} needed"}
+    for metric in DRIFT_METRICS:
+        assert published(monitor, "churn", metric) is None
+    assert gets.keys == []  # the profile is not even read
+
+
+def test_each_models_settings_come_from_its_champion_record(monitor):
+    put_training_profile(monitor)
+    settings = MonitoringSpec(quality_threshold=0.8, window_minutes=15, min_labels=5, min_predictions=50,
+                              drift_threshold=0.5, drift_share=0.9)
+    drift_champion(monitor, monitoring=settings.model_dump())
+    rng = np.random.default_rng(15)
+    inside = live_records(rng, 60, shifted=True)
+    log_served(monitor, "churn", 3, inside, rng.beta(3, 2, 60), age=timedelta(minutes=10))
+    log_served(monitor, "churn", 3, live_records(rng, 500, shifted=False), rng.beta(2, 3, 500), age=timedelta(minutes=20))
+    label(monitor, [f"churn-v3-600-{i}" for i in range(5)], ["yes"] * 5)
+
+    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    assert (summary["window_minutes"], summary["min_labels"], summary["threshold"]) == (15, 5, 0.8)
+    assert summary["window_start"] == (NOW - timedelta(minutes=15)).isoformat(timespec="milliseconds")
+    assert (summary["labels"], summary["published"]) == (5, True)  # 5 labels are enough for this model
+    drift = summary["drift"]
+    assert (drift["predictions"], drift["min_predictions"], drift["drift_threshold"], drift["drift_share"]) == (60, 50, 0.5, 0.9)
+    assert drift["drifted_features"] == [n for n, f in drift["features"].items() if f["psi"] > 0.5]
+    assert published(monitor, "churn", "DriftedFeatureShare") == pytest.approx(drift["drifted_feature_share"])
+
+
+def test_a_champion_registered_before_drift_monitoring_gets_defaults_and_reasons(monitor):
+    put_training_profile(monitor)
+    champion(monitor, "churn", 1, columns=SCHEMA.model_dump(), dataset_version=DATASET, quality_threshold=0.6)
+    rng = np.random.default_rng(16)
+    log_served(monitor, "churn", 1, live_records(rng, MIN_PREDICTIONS, shifted=False), rng.beta(2, 3, MIN_PREDICTIONS),
+               age=timedelta(minutes=30))
+
+    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    assert (summary["threshold"], summary["window_minutes"], summary["drift"]["min_predictions"]) == (
+        0.6, DEFAULTS.window_minutes, MIN_PREDICTIONS)
+    assert summary["drift"]["metrics"] == ["DriftedFeatureShare", "UnseenCategoryRate", "OutOfRangeRate", "MissingRateIncrease"]
+    assert summary["drift"]["not_published"] == {"PredictionDrift": "v1 was registered without a prediction profile",
+                                                 "EstimatedQuality": "v1 was registered without a prediction profile"}
+    assert published(monitor, "churn", "PredictionDrift") is None
+    assert published(monitor, "churn", "DriftedFeatureShare") == 0.0
+
+
+def test_an_unreadable_training_profile_stops_only_input_drift(monitor):
+    drift_champion(monitor)  # no profile.json was written
+    rng = np.random.default_rng(17)
+    log_served(monitor, "churn", 3, live_records(rng, 250, shifted=False), rng.beta(2, 3, 250), age=timedelta(minutes=1))
+
+    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    bucket = infra.stack_env()["ARTIFACTS_BUCKET"]
+    why = f"the training profile s3://{bucket}/datasets/churn/{DATASET}/profile.json cannot be read (NoSuchKey)"
+    assert summary["drift"]["not_published"] == {name: why for name in ("DriftedFeatureShare", "UnseenCategoryRate",
+                                                                          "OutOfRangeRate", "MissingRateIncrease")}
+    assert summary["drift"]["metrics"] == ["PredictionDrift", "EstimatedQuality"]
+    assert published(monitor, "churn", "DriftedFeatureShare") is None
+    assert published(monitor, "churn", "PredictionDrift") is not None
+
+
+def test_monitoring_settings_are_read_from_the_record_leniently():
+    from evergreen.steps.monitor import monitoring_of
+
+    settings = MonitoringSpec(window_minutes=15, min_predictions=50, drift_share=0.5)
+    assert monitoring_of({"monitoring": settings.model_dump()}) == settings
+    # a record written by a later version, with settings this one does not know: the known ones count
+    assert monitoring_of({"monitoring": {**settings.model_dump(), "a_later_setting": 1}}) == settings
+    # a champion registered before the settings were recorded: the defaults, with its own quality threshold
+    assert monitoring_of({"quality_threshold": 0.55}) == MonitoringSpec(quality_threshold=0.55)
+    assert monitoring_of({"monitoring": {"window_minutes": "soon"}}) == DEFAULTS  # unreadable: defaults, logged
+
+
+def test_the_monitor_function_ships_numpy():
+    """monitoring.drift and evergreen.features (the one coercion) need numpy: some layer of MonitorFunction
+    must install it (ServingLayer does; SharedLayer does not). In-process tests cannot see a missing layer."""
+    layers = [ref["Ref"] for ref in infra.resource("MonitorFunction")["Properties"]["Layers"]]
+    requirements = "".join((ROOT / infra.resource(layer)["Properties"]["ContentUri"] / "requirements.txt").read_text()
+                           for layer in layers)
+    assert "numpy==" in requirements, f"MonitorFunction's layers {layers} do not install numpy: add ServingLayer"
+    assert "scikit-learn" not in requirements and "scipy" not in requirements

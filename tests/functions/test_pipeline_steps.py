@@ -3,6 +3,8 @@ suites reach only by chance (races, redeliveries, records)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from moto import mock_aws
 
@@ -33,6 +35,9 @@ SPEC = parse_spec("{name: m, target: y, problem_type: classification, primary_me
 @pytest.fixture
 def stores(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for key, value in {"ALARM_PREFIX": "stk", "METRICS_NAMESPACE": "Evergreen", "MONITOR_PERIOD_SECONDS": "300"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NOTIFICATION_TOPIC", raising=False)
     with mock_aws():
         names = create_storage()
         yield Stores(data_bucket=names["DataBucket"], artifacts_bucket=names["ArtifactsBucket"],
@@ -70,6 +75,21 @@ def test_the_first_promotion_records_the_contract_with_the_champion(stores):
     contract = stores.get_json(stores.artifacts_bucket, alias["contract_key"])
     assert contract["columns"] == SCHEMA.model_dump() and contract["recorded"]["run_id"] == "r1"
     assert contract["response"] == {"prediction": {"one_of": ["a", "b"]}, "probabilities": {"keys": ["a", "b"]}}
+
+
+def test_promotion_puts_the_models_alarms_from_its_spec(stores):
+    import boto3
+
+    promote.run(promote_input(stores, "r1", None), stores)
+    alarms = boto3.client("cloudwatch", region_name=REGION).describe_alarms(AlarmNamePrefix="stk-")["MetricAlarms"]
+    assert {(a["AlarmName"], a["Threshold"], a["Period"]) for a in alarms} == {
+        ("stk-quality-m", SPEC.monitoring.quality_threshold, 300), ("stk-drift-m", SPEC.monitoring.drift_share, 300)}
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    cw.set_alarm_state(AlarmName="stk-quality-m", StateValue="ALARM", StateReason="low")
+    promote.put_alarms("m", SPEC)  # the same spec again: the firing alarm is left alone
+    assert cw.describe_alarms(AlarmNames=["stk-quality-m"])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    promote.put_alarms("m", spec_with(quality_threshold=0.9))  # a changed spec updates it
+    assert cw.describe_alarms(AlarmNames=["stk-quality-m"])["MetricAlarms"][0]["Threshold"] == 0.9
 
 
 def test_a_run_that_loses_the_promotion_race_leaves_no_registered_version_or_file(stores):
@@ -117,3 +137,75 @@ def test_a_champion_from_before_contracts_has_its_columns_as_contract(stores):
                                expected_version=None)
     contract = ingest.load_contract(stores, "m")
     assert contract.version == 1 and contract.columns == SCHEMA and contract.vocabulary == {}
+
+
+# --- guarded retraining --------------------------------------------------------------------------
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def spec_with(**monitoring):
+    return SPEC.model_copy(update={"monitoring": SPEC.monitoring.model_copy(update=monitoring)})
+
+
+def test_one_run_per_model_holds_it_until_finish(stores):
+    table = stores.experiments
+    assert run_records.acquire_lock(table, "m", "r1", NOW, timedelta(hours=2)) is None
+    assert run_records.acquire_lock(table, "m", "r1", NOW, timedelta(hours=2)) is None  # a retry of the same run
+    assert run_records.acquire_lock(table, "m", "r2", NOW, timedelta(hours=2)) == "r1"
+    assert run_records.acquire_lock(table, "other", "r2", NOW, timedelta(hours=2)) is None  # per model
+    assert not run_records.release_lock(table, "m", "r2") and run_records.release_lock(table, "m", "r1")
+    assert run_records.acquire_lock(table, "m", "r2", NOW, timedelta(hours=2)) is None
+    # a run that died without FinishRun frees its model when its lock expires
+    assert run_records.acquire_lock(table, "m", "r3", NOW + timedelta(hours=3), timedelta(hours=2)) is None
+
+
+def test_a_second_trigger_waits_or_is_skipped_with_its_reason(stores):
+    run_records.acquire_lock(stores.experiments, "m", "r1", NOW, timedelta(hours=2))
+    with pytest.raises(ingest.RunInProgress, match="run r1 of 'm' is in progress; this run waits"):
+        ingest.hold_the_model(stores, "r2", "upload", "m", SPEC, NOW)
+    with pytest.raises(ingest.RetrainSkipped, match="run r1 of 'm' is in progress; this alarm's retrain is skipped"):
+        ingest.hold_the_model(stores, "r2", "alarm", "m", SPEC, NOW)
+
+
+def test_an_alarm_inside_the_cooldown_starts_no_second_retrain(stores):
+    run_records.mark_retrain(stores.experiments, "m", "r1", NOW)
+    spec = spec_with(cooldown_minutes=30)
+    with pytest.raises(ingest.RetrainSkipped, match=r"last retrained at 2026-12-04T12:00:00\+00:00; "
+                                                     r"monitoring.cooldown_minutes \(30\) allows the next retrain "
+                                                     r"from 2026-12-04T12:30:00\+00:00"):
+        ingest.hold_the_model(stores, "r2", "alarm", "m", spec, NOW + timedelta(minutes=29))
+    ingest.hold_the_model(stores, "r3", "alarm", "m", spec, NOW + timedelta(minutes=31))
+    ingest.hold_the_model(stores, "r4", "upload", "other", spec, NOW)  # uploads have no cooldown
+
+
+def labelled_items(n: int, start: datetime, label: str = "a") -> list[dict]:
+    return [{"prediction_id": f"p{start.minute}-{i}", "model_name": "m", "model_version": 1,
+             "problem_type": "classification", "created_at": (start + timedelta(seconds=i)).isoformat(),
+             "features": {"x": i}, "prediction": "a", "label": label} for i in range(n)]
+
+
+def test_the_retraining_data_policy_decides_which_labels_are_learned(stores):
+    from evergreen import prediction_log
+
+    prediction_log.write(stores.predictions, labelled_items(40, NOW - timedelta(hours=3), "old"))
+    prediction_log.write(stores.predictions, labelled_items(35, NOW - timedelta(minutes=10), "new"))
+    header, rows = ingest.feedback_rows(stores, spec_with(window_minutes=60), None, NOW)
+    assert header == ["x", "y"] and len(rows) == 35 and {r[-1] for r in rows} == {"new"}  # the window only
+    _, rows = ingest.feedback_rows(stores, spec_with(retrain_data="window", retrain_rows=50), None, NOW)
+    assert len(rows) == 50 and sum(r[-1] == "old" for r in rows) == 15  # the 50 newest
+    with pytest.raises(ingest.RetrainSkipped, match=r"35 labelled predictions of 'm' in the labelled predictions of "
+                                                    r"the last 60 min; a retrain needs at least 36"):
+        ingest.feedback_rows(stores, spec_with(min_labels=36), None, NOW)
+
+
+def test_the_all_policy_adds_the_latest_accepted_upload(stores):
+    key = "uploads/m/data.csv"
+    put = stores.s3.put_object(Bucket=stores.data_bucket, Key=key, Body=b"x,z,y\n1,u,a\n2,v,b\n")
+    source = {"bucket": stores.data_bucket, "key": key, "version_id": put.get("VersionId"), "etag": None}
+    run_records.start(stores.experiments, "old", "upload", "m", source)
+    run_records.finish(stores.experiments, "old", "REJECTED", "not better", "m", {})
+    run_records.start(stores.experiments, "bad", "upload", "m", {**source, "key": "uploads/m/broken.csv"})
+    run_records.finish(stores.experiments, "bad", "FAILED", "DataError", "m", {})  # newer, but refused: not taken
+    header, rows = ingest.with_latest_upload(stores, "m", ["x", "y"], [["7", "c"]])
+    assert header == ["x", "z", "y"] and rows == [["1", "u", "a"], ["2", "v", "b"], ["7", "", "c"]]

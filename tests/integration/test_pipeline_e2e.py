@@ -165,7 +165,7 @@ def test_the_quality_alarm_closes_the_loop(stack):
     whose own quality (judged apart from v1's predictions) clears the alarm."""
     from datetime import UTC, datetime, timedelta
 
-    from evergreen.local.demo import _records
+    from evergreen.local.demo import _records, quality_alarm_name
 
     def label_shifted(n: int, seed: int) -> int:
         shifted = _records(make_churn(n, seed=seed, drift=1.0), "churned")
@@ -184,14 +184,16 @@ def test_the_quality_alarm_closes_the_loop(stack):
         [summary] = [m for m in tick.payload["models"] if m["model_name"] == "churn"]
         return summary
 
-    alarm = stack.client("cloudwatch").describe_alarms(AlarmNames=[stack.outputs["ModelQualityAlarmName"]])["MetricAlarms"][0]
+    name = quality_alarm_name(stack.outputs, "churn")  # put by promote from the spec
+    alarm = stack.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert alarm["Threshold"] == SPEC.monitoring.quality_threshold
     known = len(stack.list_executions())
     assert label_shifted(400, seed=8) == 1
     now = datetime.now(UTC)
     v1 = monitor(now)
     assert (v1["version"], v1["labels"], v1["published"]) == (1, 400, True)
     assert v1["quality"] < alarm["Threshold"]
-    [transition] = stack.tick_alarms(now)
+    [transition] = [t for t in stack.tick_alarms(now) if t.alarm_name == name]
     assert transition.state == "ALARM"
     assert transition.datapoints == (pytest.approx(v1["quality"]),)  # the alarm reads what the monitor put
 
@@ -208,5 +210,5 @@ def test_the_quality_alarm_closes_the_loop(stack):
     v2 = monitor(later)
     assert (v2["version"], v2["labels"], v2["other_versions"]) == (2, 100, 400)
     assert v2["quality"] > alarm["Threshold"] > v1["quality"]
-    [recovered] = stack.tick_alarms(later)
+    [recovered] = [t for t in stack.tick_alarms(later) if t.alarm_name == name]
     assert (recovered.previous, recovered.state, recovered.datapoints) == ("ALARM", "OK", (pytest.approx(v2["quality"]),))

@@ -91,11 +91,10 @@ def test_prepare_the_real_template(project, aws):
     assert dropped["ApiUrl"].kind == "Output" and "ApiUrl" not in prepared.template["Outputs"]
     assert "DataBucketName" in prepared.template["Outputs"]
 
-    # The alarm is deferred; the rule on its ARN gets a predictable ARN instead of a GetAtt.
-    assert list(prepared.deferred) == ["ModelQualityAlarm"] and "ModelQualityAlarm" not in resources
+    # No alarm in the template (promote puts each model's); the rule matches them by name prefix.
+    assert list(prepared.deferred) == []
     pattern = resources["PipelineStateMachineQualityAlarm"]["Properties"]["EventPattern"]
-    assert "ModelQualityAlarm" not in references(pattern)
-    assert pattern["resources"][0]["Fn::Join"][1][-1] == {"Fn::Sub": "${AWS::StackName}-ModelQualityAlarm"}
+    assert pattern["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AWS::StackName}-quality-"}}]
     assert set(prepared.buckets) == {"DataBucket", "ArtifactsBucket"}
     assert prepared.buckets["DataBucket"]["NotificationConfiguration"]["EventBridgeConfiguration"]
 

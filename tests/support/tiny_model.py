@@ -9,7 +9,7 @@ two inputs map onto the same columns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ class TinyModel:
     pipeline: Any  # the fitted scikit-learn Pipeline (reference for parity checks)
     onnx_bytes: bytes
     columns: dict[str, Any]  # a ColumnSchema dict, as in the registry's champion item
+    seen: dict[str, Any] = field(default_factory=dict)  # what training saw: ranges, vocabulary, target_range
 
     def matrix(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Records -> the 2-D object matrix the scikit-learn pipeline was fitted on."""
@@ -86,6 +87,28 @@ def _to_onnx(pipeline: Any, k: int, m: int, classifier: bool) -> bytes:
     return onx.SerializeToString()
 
 
+def _seen(records: list[dict[str, Any]], y: Any, regression: bool) -> dict[str, Any]:
+    """The training ranges and vocabularies, as ingest profiles them (float32 values, missing left out)."""
+    ranges = {}
+    for c in NUMERIC:
+        values = np.array([r[c] for r in records if r[c] is not None], dtype=np.float32)
+        ranges[c] = [float(values.min()), float(values.max())]
+    vocabulary = {c: sorted({r[c] for r in records if r[c] is not None}) for c in CATEGORICAL}
+    target = np.asarray(y, dtype=np.float64) if regression else None
+    return {"ranges": ranges, "vocabulary": vocabulary,
+            "target_range": [float(target.min()), float(target.max())] if target is not None else None}
+
+
+def contract_document(model: TinyModel, **overrides: Any) -> dict[str, Any]:
+    """The model's data contract as promote records it (evergreen.data_contract.DataContract, JSON)."""
+    from evergreen.contracts import ColumnSchema
+    from evergreen.data_contract import DataContract, response_shape
+
+    columns = ColumnSchema.model_validate(model.columns)
+    fields = {"version": 1, "columns": columns, "response": response_shape(columns), **model.seen, **overrides}
+    return DataContract(**fields).model_dump(mode="json")
+
+
 def _fit(pipeline: Any, model: TinyModel, records: list[dict[str, Any]], y: Any) -> None:
     # float32 numerics, as onnxruntime sees them, so parity is not blurred by float64 vs float32
     X = model.matrix(records)
@@ -103,6 +126,7 @@ def train_classifier(seed: int = 0, n: int = 400, max_iter: int = 200) -> TinyMo
     pipeline = _pipeline(LogisticRegression(max_iter=max_iter, random_state=seed), len(NUMERIC), len(CATEGORICAL))
     model = TinyModel(pipeline, b"", columns)
     _fit(pipeline, model, records, np.array(labels, dtype=object))
+    model.seen = _seen(records, labels, regression=False)
     assert [str(c) for c in pipeline.classes_] == CLASSES
     model.onnx_bytes = _to_onnx(pipeline, len(NUMERIC), len(CATEGORICAL), classifier=True)
     return model
@@ -117,6 +141,7 @@ def train_regressor(seed: int = 0, n: int = 400) -> TinyModel:
     pipeline = _pipeline(Ridge(alpha=1.0), len(NUMERIC), len(CATEGORICAL))
     model = TinyModel(pipeline, b"", columns)
     _fit(pipeline, model, records, value)
+    model.seen = _seen(records, value, regression=True)
     model.onnx_bytes = _to_onnx(pipeline, len(NUMERIC), len(CATEGORICAL), classifier=False)
     return model
 

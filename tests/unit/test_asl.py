@@ -93,7 +93,8 @@ def test_repeated_events_and_objects_that_are_not_data_end_skipped_without_an_al
 
     states = ASL["States"]
     first = states["Ingest"]["Catch"][0]
-    assert set(first["ErrorEquals"]) == {ingest.DuplicateUpload.__name__, ingest.IgnoredUpload.__name__}
+    assert set(first["ErrorEquals"]) == {ingest.DuplicateUpload.__name__, ingest.IgnoredUpload.__name__,
+                                         ingest.RetrainSkipped.__name__}
     skip = states[first["Next"]]
     assert skip["Parameters"]["outcome"] == "skipped" and states[skip["Next"]]["Type"] == "Succeed"
 
@@ -145,3 +146,10 @@ def test_map_is_bounded_and_iterations_cannot_fail_the_run():
 
 def test_execution_name_is_the_run_id():
     assert ASL["States"]["Ingest"]["Parameters"]["run_id.$"] == "$$.Execution.Name"
+
+
+def test_an_upload_that_finds_its_model_busy_waits_for_it():
+    from evergreen.steps import ingest
+
+    [wait] = [r for r in ASL["States"]["Ingest"]["Retry"] if r["ErrorEquals"] == [ingest.RunInProgress.__name__]]
+    assert wait["IntervalSeconds"] * wait["MaxAttempts"] >= 15 * 60  # up to 20 min: longer than a typical run

@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import logging
 import math
 import sys
 import unicodedata
@@ -498,3 +499,75 @@ def test_cache_refuses_a_schema_that_does_not_match_the_graph(onnx_models):
     cache = champion.ModelCache(registry=registry, s3=s3, bucket="b")
     with pytest.raises(ModelUnavailable, match="no sha256"):
         cache.get("demo")
+
+
+# ------------------------------------------------------------------------------------------- the champion's contract
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.getMessage()} {getattr(record, 'reason', '')}".strip())
+
+
+@pytest.fixture
+def warnings_logged():
+    handler, log = _Warnings(), logging.getLogger("evergreen.serving.champion")
+    log.addHandler(handler)
+    yield handler.messages
+    log.removeHandler(handler)
+
+
+CONTRACT_KEY = "models/demo/contracts/v000001.json"
+
+
+def _cache_serving(model, contract: bytes | None, *, key: str | None = CONTRACT_KEY):
+    registry, s3, clock, emitted = FakeRegistry(), FakeS3(), Clock(), []
+    s3.objects["models/demo/v000001/model.onnx"] = model.onnx_bytes
+    if contract is not None:
+        s3.objects[CONTRACT_KEY] = contract
+    registry.alias = _alias(model, 1) | ({"contract_key": key} if key else {})
+    cache = champion.ModelCache(registry=registry, s3=s3, bucket="b", ttl_seconds=30, clock=clock,
+                                emit_metric=lambda *a: emitted.append(a))
+    return cache, s3, clock, emitted
+
+
+def test_the_cache_loads_the_champions_contract_with_the_model(onnx_models, warnings_logged):
+    from tests.support.tiny_model import contract_document
+
+    cache, s3, clock, _ = _cache_serving(onnx_models[0], json.dumps(contract_document(onnx_models[0])).encode())
+    checks = cache.get("demo").plausibility
+    assert checks is not None and checks.low.dtype == np.float32 and len(checks.vocabularies) == 2
+    assert s3.gets == 2 and warnings_logged == []
+    clock.now += 31
+    assert cache.get("demo").plausibility is checks and s3.gets == 2  # built once per champion
+
+
+@pytest.mark.parametrize(("contract", "key", "warning"), [
+    (None, None, "champion has no data contract: served without plausibility checks"),
+    (b"{not json", CONTRACT_KEY, "champion data contract unusable: served without plausibility checks JSONDecodeError"),
+    (None, CONTRACT_KEY, "champion data contract unusable: served without plausibility checks KeyError"),
+    (b'{"ranges": {"age": [80, 18]}}', CONTRACT_KEY,
+     "unusable: served without plausibility checks ContractUnusable: the contract's ranges.age is not [min, max]"),
+])
+def test_a_champion_without_a_usable_contract_is_served_unchecked(onnx_models, warnings_logged, contract, key,
+                                                                   warning):
+    cache, _, _, emitted = _cache_serving(onnx_models[0], contract, key=key)
+    served = cache.get("demo")
+    assert served.version == 1 and served.plausibility is None and emitted == []  # not a load failure
+    assert len(warnings_logged) == 1 and warning in warnings_logged[0], warnings_logged
+
+
+def test_an_unusable_contract_is_read_again_after_the_ttl(onnx_models, warnings_logged):
+    from tests.support.tiny_model import contract_document
+
+    cache, s3, clock, _ = _cache_serving(onnx_models[0], b"")
+    first = cache.get("demo")
+    assert first.plausibility is None and s3.gets == 2
+    assert cache.get("demo") is first and s3.gets == 2  # within the TTL: nothing read
+    s3.objects[CONTRACT_KEY] = json.dumps(contract_document(onnx_models[0])).encode()
+    clock.now += 31
+    again = cache.get("demo")
+    assert again.plausibility is not None and again.model is first.model  # the model is not loaded again
+    assert s3.gets == 3 and len(warnings_logged) == 1

@@ -186,6 +186,8 @@ class ExportResult(_Model):
     size_bytes: int | None = None
     parity: ParityReport | None = None
     onnx_test_score: float | None = None  # the exact artifact that would be served, on the test split
+    # its outputs on the test split, the monitor's baseline (monitoring.drift.prediction_profile)
+    prediction_profile: dict[str, Any] | None = None
 
 
 class PromoteInput(_Model):

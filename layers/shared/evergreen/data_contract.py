@@ -40,6 +40,8 @@ class DataContract(BaseModel):
     vocabulary: dict[str, list[str]] = {}  # categorical values seen, commonest first (data.max_categories)
     open_vocabulary: list[str] = []  # columns with more distinct values than their vocabulary lists
     response: dict[str, Any] = {}  # what /predict answers per record (response_shape)
+    ranges: dict[str, list[float]] = {}  # numeric column -> [training min, training max] (serving flags outside)
+    target_range: list[float] | None = None  # regression: [training target min, max] (serving flags far outside)
     changes: list[str] = []  # from the previous version, as the run that recorded it listed them
     recorded: dict[str, Any] = {}  # run_id, model_version, dataset_version, recorded_at
 

@@ -75,3 +75,17 @@ def labelled(table: Any, model_name: str, *, since: str | None = None, limit: in
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def window(table: Any, model_name: str, *, since: str) -> Iterator[dict[str, Any]]:
+    """Every prediction of `model_name` created at or after the ISO time `since`, labelled or not,
+    newest first (a Query on the ByModel index, never a Scan): what the monitor judges."""
+    kwargs: dict[str, Any] = {"IndexName": BY_MODEL_INDEX, "ScanIndexForward": False,
+                              "KeyConditionExpression": Key("model_name").eq(model_name) & Key("created_at").gte(since)}
+    while True:
+        page = table.query(**kwargs)
+        for item in page["Items"]:
+            yield from_dynamo(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -7,16 +7,22 @@ Items (pk run_id, sk):
     pk="source#<bucket>/<key>#<version>#<etag>", sk="claim"
                            the run that first ingested an uploaded object version: a duplicate
                            delivery of the same S3 event finds it and trains nothing
+    pk="lock#<model>", sk="lock"
+                           the one run of a model in progress (holder, expires_at): a second trigger
+                           waits (uploads) or is skipped (alarms); FinishRun releases it
+    pk="retrain#<model>", sk="last"
+                           when the model's last retrain on an alarm started: the cooldown
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from evergreen.storage import now_iso, to_dynamo
+from evergreen.storage import from_dynamo, now_iso, to_dynamo
 
 
 def start(table: Any, run_id: str, trigger: str, model: str | None, source: dict[str, Any] | None) -> None:
@@ -59,3 +65,56 @@ def claim_source(table: Any, source_id: str, run_id: str) -> str | None:
         item = table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
         return str(item.get("claimed_by", "another run"))
     return None
+
+
+def acquire_lock(table: Any, model: str, run_id: str, now: datetime, ttl: timedelta) -> str | None:
+    """Hold the model's run lock for `run_id`; None on success (or when it already holds it), else the
+    holder. An expired lock (its run died without FinishRun) is taken over."""
+    key = {"run_id": f"lock#{model}", "sk": "lock"}
+    try:
+        table.put_item(
+            Item={**key, "holder": run_id, "acquired_at": now.isoformat(), "expires_at": (now + ttl).isoformat()},
+            ConditionExpression=(Attr("run_id").not_exists() | Attr("holder").eq(run_id)
+                                 | Attr("expires_at").lt(now.isoformat())))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        item = table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
+        return str(item.get("holder", "another run"))
+    return None
+
+
+def release_lock(table: Any, model: str, run_id: str) -> bool:
+    """Release the model's run lock if `run_id` holds it; False when it does not (nothing to do)."""
+    try:
+        table.delete_item(Key={"run_id": f"lock#{model}", "sk": "lock"}, ConditionExpression=Attr("holder").eq(run_id))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def last_retrain(table: Any, model: str) -> datetime | None:
+    item = table.get_item(Key={"run_id": f"retrain#{model}", "sk": "last"}, ConsistentRead=True).get("Item")
+    return datetime.fromisoformat(item["started_at"]) if item else None
+
+
+def mark_retrain(table: Any, model: str, run_id: str, now: datetime) -> None:
+    table.put_item(Item={"run_id": f"retrain#{model}", "sk": "last", "started_at": now.isoformat(), "by": run_id})
+
+
+def latest_accepted_upload(table: Any, model: str) -> dict[str, Any] | None:
+    """The source of the model's newest upload run whose data was accepted (promoted or rejected on
+    merit), from the ByModel index, newest first."""
+    kwargs: dict[str, Any] = {"IndexName": "ByModel", "KeyConditionExpression": Key("model_name").eq(model),
+                              "FilterExpression": Attr("trigger").eq("upload") & Attr("status").is_in(["PROMOTED", "REJECTED"]),
+                              "ScanIndexForward": False}
+    while True:
+        page = table.query(**kwargs)
+        for item in page["Items"]:
+            if item.get("source"):
+                return from_dynamo(item["source"])
+        if "LastEvaluatedKey" not in page:
+            return None
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -153,10 +153,24 @@ class FeatureSpec(_Strict):
 
 
 class MonitoringSpec(_Strict):
+    """The one source of truth for a model's monitoring (the monitor reads it from the champion's
+    registry record; promote writes the model's alarms from it)."""
+
     # Classification: quality is the fraction of correct predictions among those with feedback.
     # Regression: the fraction whose absolute error is within `regression_tolerance`.
-    quality_threshold: float = Field(0.7, ge=0, le=1)
+    quality_threshold: float = Field(0.7, ge=0, le=1)  # the quality floor: below it, the quality alarm fires
     regression_tolerance: float | None = Field(None, gt=0)
+    window_minutes: int = Field(60, ge=1, le=10080)  # the monitor judges the predictions of this many past minutes
+    min_labels: int = Field(30, ge=1, le=1_000_000)  # quality is published only with this many labels in the window
+    min_predictions: int = Field(200, ge=10, le=1_000_000)  # drift is published only with this many predictions
+    drift_threshold: float = Field(0.2, gt=0, le=10)  # a feature drifted when its PSI against training exceeds this
+    drift_share: float = Field(0.3, gt=0, le=1)  # the drift alarm fires when this share of features drifted
+    cooldown_minutes: int = Field(60, ge=0, le=10080)  # after a retrain, quality alarms start no other for this long
+    # what a retrain on a quality alarm learns from: "feedback" = the labelled predictions of the last
+    # window_minutes; "window" = the retrain_rows newest labelled predictions; "all" = the latest accepted
+    # upload plus the labelled predictions of the last window_minutes
+    retrain_data: Literal["feedback", "window", "all"] = "feedback"
+    retrain_rows: int = Field(5000, ge=10, le=1_000_000)
 
 
 class ContractSpec(_Strict):

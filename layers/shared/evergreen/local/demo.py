@@ -153,6 +153,12 @@ class Narrator:
         print(f"   [{time.monotonic() - self.t0:6.1f}s] {text}", file=self.out, flush=True)
 
 
+def quality_alarm_name(outputs: dict, model: str) -> str:
+    from evergreen.monitoring.alarms import QUALITY, alarm_name
+
+    return alarm_name(outputs["AlarmNamePrefix"], QUALITY, model)
+
+
 class Story:
     def __init__(self, stack: Any, story: StoryData, narrator: Narrator) -> None:
         self.stack, self.d, self.n = stack, story, narrator
@@ -162,11 +168,19 @@ class Story:
         self.out = stack.outputs
         self.model = story.spec.name
         self.seen: set[str] = set()
-        alarm = stack.client("cloudwatch").describe_alarms(
-            AlarmNames=[stack.outputs["ModelQualityAlarmName"]])["MetricAlarms"][0]
-        self.period = timedelta(seconds=int(alarm["Period"]))  # = the monitor's schedule (template.yaml)
-        self.threshold = float(alarm["Threshold"])
+        self.alarm_name = quality_alarm_name(stack.outputs, self.model)  # put by promote from the spec
         self.start = self.clock = datetime.now(UTC)
+
+    def alarm(self) -> dict:
+        return self.stack.client("cloudwatch").describe_alarms(AlarmNames=[self.alarm_name])["MetricAlarms"][0]
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(seconds=int(self.alarm()["Period"]))  # = the monitor's schedule (template.yaml)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.alarm()["Threshold"])  # = the spec's monitoring.quality_threshold
 
     # -- pipeline
     def upload(self, name: str, body: bytes) -> str:
@@ -272,7 +286,7 @@ class Story:
                        f"{summary['labels']} labelled predictions of the last {window.total_seconds() / 60:g} min{other}")
         else:
             self.n.say(f"[{minute}] monitor: v{summary['version']}: {summary['reason']} (quality not published)")
-        changes = self.stack.tick_alarms(self.clock)
+        changes = [c for c in self.stack.tick_alarms(self.clock) if c.alarm_name == self.alarm_name]
         for change in changes:
             self.n.say(f"[{minute}] alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
         return summary, changes
@@ -289,7 +303,9 @@ class Story:
                 self.n.say(f"{len(pending[:100])} more predictions, each labelled (served by v{sorted(versions)})")
                 pending = pending[100:]
             summary, changes = self.tick()
-            if any(change.state == wanted for change in changes):
+            # moto creates an alarm in OK (CloudWatch: INSUFFICIENT_DATA), so OK may need no transition
+            if any(change.state == wanted for change in changes) or (
+                    summary["published"] and self.alarm()["StateValue"] == wanted):
                 return summary
         raise TimeoutError(f"the alarm did not reach {wanted} in {max_ticks} ticks")
 

@@ -181,7 +181,8 @@ class InProcessLambda(_Patch):
     @staticmethod
     def env_text(value: Any) -> str:
         """A variable as Lambda holds it: text. Gap (found here): moto keeps the int of a ``Number``
-        parameter (``!Ref QualityMinLabels``) where CloudFormation passes the string."""
+        parameter or of a number in a mapping (``!FindInMap [MonitorSchedule, ..., Seconds]``) where
+        CloudFormation passes the string."""
         if isinstance(value, bool):
             return str(value).lower()
         return value if isinstance(value, str) else str(value)

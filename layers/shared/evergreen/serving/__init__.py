@@ -5,10 +5,11 @@
     champion  the verified champion (Champion) and the warm per-model cache (ModelCache)
     feeds     request records -> ONNX feeds through evergreen.features (the coercion training uses)
     predict   feeds -> onnxruntime -> response body + prediction log items (evergreen.prediction_log)
+    plausibility  per champion, from its data contract: flags for inputs/outputs outside what training saw
     feedback  labels checked against the logged prediction, then stored, one per prediction
 
     POST /predict   {"model"?: str, "record": {...}} | {"model"?: str, "records": [{...}, ...]}
-    ->  {"model", "model_version", "predictions": [{"prediction_id", "prediction", "probabilities"?}],
+    ->  {"model", "model_version", "predictions": [{"prediction_id", "prediction", "probabilities"?, "flags"?}],
          "ignored_fields": [...]}
     POST /feedback  {"prediction_id": str, "label": ...} | {"feedback": [{"prediction_id", "label"}, ...]}
     ->  {"accepted": n, "results": [{"prediction_id", "status": "recorded"|"unknown_prediction",

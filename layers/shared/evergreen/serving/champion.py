@@ -2,11 +2,16 @@
 
 `champion_from_bytes` checks the bytes against the champion alias (sha256, external data, operator
 domains, then the ColumnSchema contract against the graph) before anything is served.
-`ModelCache` keeps the last good champion per model and re-reads the alias at most every TTL.
+`ModelCache` keeps the last good champion per model and re-reads the alias at most every TTL. With
+the model it reads the champion's data contract (the alias's `contract_key`) and precomputes its
+plausibility checks (evergreen.serving.plausibility); a champion without a readable contract is
+served all the same, unchecked, with a warning (and the contract is read again after the TTL).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -19,6 +24,7 @@ import numpy as np
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.registry import get_alias
 from evergreen.serving.errors import ModelUnavailable
+from evergreen.serving.plausibility import Plausibility, from_contract
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ class Champion:
     classes: tuple[str, ...] | None
     regression_tolerance: float | None
     model: OnnxModel = field(repr=False)
+    plausibility: Plausibility | None = field(default=None, repr=False)  # None: no usable contract, unchecked
 
     @property
     def signature(self) -> tuple[int, str, str]:
@@ -129,6 +136,8 @@ class ModelCache:
     schema contract). If it fails, the error is logged, `ModelLoadFailure` is emitted and the
     previously loaded model keeps serving; with nothing loaded, `get` raises ModelUnavailable.
     A refused alias (same version, sha256 and key) is not downloaded again until it changes.
+    The champion's contract (alias `contract_key`) gives its plausibility checks; one that is missing
+    or unusable never refuses the model: it is served unchecked and the contract is re-read each TTL.
     Thread-safe: reads are lock-free, refreshes take a lock.
     """
 
@@ -179,6 +188,8 @@ class ModelCache:
             return _Entry(None, now, unavailable=f"no champion model for {model_name!r} yet")
         signature = (alias.get("version"), alias.get("sha256"), alias.get("model_key"))
         if current is not None and current.signature == signature:
+            if current.plausibility is None and alias.get("contract_key"):  # its contract could not be read
+                current = dataclasses.replace(current, plausibility=self._plausibility(current, alias))
             return _Entry(current, now)
         if entry is not None and entry.refused == signature:
             return _Entry(current, now, signature, entry.unavailable)
@@ -190,9 +201,29 @@ class ModelCache:
         except Exception as exc:  # S3, onnxruntime: may be transient, retried after the TTL
             logger.exception("champion load failed", extra={"model_name": model_name})
             return self._failed(model_name, alias, current, now, f"could not be loaded: {type(exc).__name__}: {exc}")
+        champion = dataclasses.replace(champion, plausibility=self._plausibility(champion, alias))
         logger.info("champion loaded", extra={"model_name": model_name, "model_version": champion.version,
-                                              "previous_version": current.version if current else None})
+                                              "previous_version": current.version if current else None,
+                                              "plausibility_checks": champion.plausibility is not None})
         return _Entry(champion, now)
+
+    def _plausibility(self, champion: Champion, alias: Mapping[str, Any]) -> Plausibility | None:
+        """The champion's checks, from the contract document its alias names.
+
+        Never raises: a champion without a usable contract is served unchecked, with a warning. When
+        the alias names a contract that could not be used, `_refresh` tries again after each TTL."""
+        key = alias.get("contract_key")
+        extra = {"model_name": champion.model_name, "model_version": champion.version, "contract_key": key}
+        if not isinstance(key, str) or not key:
+            logger.warning("champion has no data contract: served without plausibility checks", extra=extra)
+            return None
+        try:
+            document = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            return from_contract(document, champion.numeric, champion.categorical, champion.problem_type)
+        except Exception as exc:  # S3, not JSON, not a contract: serve all the same
+            logger.warning("champion data contract unusable: served without plausibility checks",
+                           extra={**extra, "reason": f"{type(exc).__name__}: {exc}"[:500]})
+            return None
 
     def _failed(self, model_name: str, alias: Mapping[str, Any], current: Champion | None, now: float, why: str,
                 refused: tuple[Any, ...] | None = None) -> _Entry:

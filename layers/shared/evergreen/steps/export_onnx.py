@@ -5,14 +5,17 @@ Candidates are tried in ranking order (at most MAX_ATTEMPTS): one whose conversi
 fails is skipped with its reason and the next is tried, so a broken conversion fails that candidate,
 never the service. With none left, passed=False and the Choice state records a rejection; the
 champion keeps serving. The decision compares the ONNX model's test score with the champion's
-(its served ONNX model on the same split) or, with no comparable champion, with the baseline.
+(its served ONNX model on the same split) or, with no comparable champion, with the baseline. The
+exported model's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
+for prediction drift and the estimated quality (evergreen.monitoring.drift).
 """
 
 from __future__ import annotations
 
-from evergreen import export
+from evergreen import data, export
 from evergreen.contracts import Decision, ExportInput, ExportResult, TrialResult
 from evergreen.evaluation import decide
+from evergreen.monitoring.drift import prediction_profile
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel, sha256_hex
 from evergreen.steps.common import load_pipeline, load_split, score_onnx
 from evergreen.storage import Stores, export_key
@@ -57,12 +60,15 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
         key = export_key(inp.run.model_name, inp.run.run_id)
         stores.put_bytes(stores.artifacts_bucket, key, onnx_bytes)
         score = score_onnx(model, test, columns, spec.primary_metric)
+        feeds = data.model_inputs(test, columns)
+        outputs = model.run(feeds.get("numeric"), feeds.get("categorical"))
+        baseline = prediction_profile(outputs.labels, outputs.probabilities, columns.classes, test.target)
         decision = decide(metric=ev.metric, higher_is_better=ev.higher_is_better, margin=ev.margin, challenger=score,
                           baseline=ev.baseline_test_score, champion=ev.champion,
                           breaking=inp.run.contract.breaking, reference=ev.reference)
         note = f" (after skipping: {'; '.join(skipped)})" if skipped else ""
         return ExportResult(passed=True, reason=reason + note, decision=decision, candidate=candidate, onnx_key=key,
                             sha256=digest, size_bytes=len(onnx_bytes), parity=parity, onnx_test_score=score,
-                            skipped=skipped)
+                            skipped=skipped, prediction_profile=baseline)
     reason = "no candidate could be exported: " + "; ".join(skipped)
     return ExportResult(passed=False, reason=reason, decision=Decision(promote=False, reason=reason), skipped=skipped)

@@ -71,6 +71,8 @@ def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = Non
     model = model_name_of(inp.state)
     reason = outcome_reason(inp)
     run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model, summary(inp.state))
+    if model:
+        run_records.release_lock(stores.experiments, model, inp.run_id)  # a no-op unless this run held it
     namespace = os.environ.get("METRICS_NAMESPACE", "Evergreen")
     (cloudwatch or boto3.client("cloudwatch")).put_metric_data(Namespace=namespace, MetricData=[{
         "MetricName": "RunOutcome", "Value": 1.0, "Unit": "Count",

@@ -5,9 +5,13 @@ Triggers:
     Folder markers, empty objects and hidden or marker files (".x", "_SUCCESS") are not data: the
     run ends SKIPPED (IgnoredUpload). A second delivery of the same object version (S3 events are
     at-least-once) ends SKIPPED too (DuplicateUpload): it trains nothing.
-  - CloudWatch "Alarm State Change" to ALARM on the model's quality metric: the data is the recent
-    predictions that received ground-truth feedback (features as served + the true label).
-Before any training the data is checked against the model's locked data contract
+  - CloudWatch "Alarm State Change" to ALARM on the model's quality alarm: the data is what the spec's
+    retraining policy takes (monitoring.retrain_data: the labelled predictions of the window, the N
+    newest, or the latest accepted upload plus them); fewer than monitoring.min_labels labels, a
+    retrain inside monitoring.cooldown_minutes of the last one, or a run of the model in progress
+    end the run SKIPPED (RetrainSkipped) with the reason.
+At most one run per model holds it at a time: an upload that finds another run waits (RunInProgress,
+retried by the state machine). Before any training the data is checked against the model's locked data contract
 (evergreen.data_contract): a violation fails the run with a DataError listing every difference.
 Rows left out (no usable target) go to a quarantine CSV with the reason each. The raw upload is
 never modified; the run record is written first so even a bad upload is tracked.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -34,6 +39,7 @@ from evergreen.storage import Stores, dataset_prefix, model_from_upload_key, qua
 
 FEEDBACK_ROWS_MAX = 50_000
 MAX_NOTICES = 50
+LOCK_TTL = timedelta(hours=2)  # longer than any run: a run that died without FinishRun frees its model then
 
 
 class TriggerError(ValueError):
@@ -46,6 +52,14 @@ class IgnoredUpload(Exception):
 
 class DuplicateUpload(Exception):
     """This object version was already ingested by another run (a repeated S3 event)."""
+
+
+class RetrainSkipped(Exception):
+    """A retrain on an alarm that may not run now: the cooldown, a run in progress, too few labels."""
+
+
+class RunInProgress(Exception):
+    """Another run of the model holds it; the state machine retries this one later."""
 
 
 def not_data(key: str, size: int | None) -> str | None:
@@ -118,17 +132,41 @@ def read_upload(stores: Stores, source: SourceObject) -> bytes:
         raise
 
 
-def feedback_rows(stores: Stores, spec: ModelSpec, contract: DataContract | None) -> tuple[list[str], list[list[str]]]:
-    """Predictions with ground truth, newest first, as CSV-like rows (features as served + target);
-    every contract column is a column, even one no request sent (its cells are then missing)."""
-    items = list(prediction_log.labelled(stores.predictions, spec.name, limit=FEEDBACK_ROWS_MAX))
-    if not items:
-        raise DataError(f"no predictions with feedback for model {spec.name!r} to retrain on")
+def feedback_rows(stores: Stores, spec: ModelSpec, contract: DataContract | None,
+                  now: datetime) -> tuple[list[str], list[list[str]]]:
+    """The labelled predictions the spec's retraining data policy takes, as CSV-like rows (features as
+    served + the label): "feedback" and "all" the last monitoring.window_minutes, "window" the
+    monitoring.retrain_rows newest. Every contract column is a column, even one no request sent."""
+    policy = spec.monitoring
+    if policy.retrain_data == "window":
+        items = list(prediction_log.labelled(stores.predictions, spec.name, limit=policy.retrain_rows))
+        scope = f"the {policy.retrain_rows} newest labelled predictions"
+    else:
+        since = (now - timedelta(minutes=policy.window_minutes)).isoformat(timespec="milliseconds")
+        items = list(prediction_log.labelled(stores.predictions, spec.name, since=since, limit=FEEDBACK_ROWS_MAX))
+        scope = f"the labelled predictions of the last {policy.window_minutes} min"
+    if len(items) < policy.min_labels:
+        raise RetrainSkipped(f"{len(items)} labelled predictions of {spec.name!r} in {scope}; a retrain needs at "
+                             f"least {policy.min_labels} (monitoring.min_labels)")
     expected = contract.columns.numeric + contract.columns.categorical if contract else []
     names = sorted(({name for item in items for name in (item.get("features") or {})} | set(expected)) - {spec.target})
     header = [*names, spec.target]
     rows = [[_cell((item.get("features") or {}).get(f)) for f in names] + [_cell(item["label"])] for item in items]
     return header, sorted(rows)  # same feedback -> same dataset (and version), whatever order the index returned
+
+
+def with_latest_upload(stores: Stores, model: str, header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """The "all" policy: the model's latest accepted upload, then the feedback rows (columns aligned)."""
+    latest = run_records.latest_accepted_upload(stores.experiments, model)
+    if latest is None:
+        return header, rows
+    source = SourceObject.model_validate(latest)
+    up_header, up_rows = read_csv(read_upload(stores, source), source=f"s3://{source.bucket}/{source.key}")
+    names = list(dict.fromkeys([*up_header, *header]))
+    def aligned(h: list[str], rs: list[list[str]]) -> list[list[str]]:
+        at = {name: i for i, name in enumerate(h)}
+        return [[r[at[n]] if n in at else "" for n in names] for r in rs]
+    return names, aligned(up_header, up_rows) + aligned(header, rows)
 
 
 def _cell(value: Any) -> str:
@@ -176,6 +214,24 @@ def notices_of(plan: data_contract.Plan, report: dict[str, Any], fresh: dict[str
     return notices[:MAX_NOTICES]
 
 
+def hold_the_model(stores: Stores, run_id: str, trigger: str, model: str, spec: ModelSpec, now: datetime) -> None:
+    """At most one run per model at a time, and no retrain on an alarm inside the cooldown: an upload
+    waits for the model (RunInProgress: the state machine retries), an alarm's retrain is skipped
+    (RetrainSkipped), each with its reason."""
+    if trigger == "alarm":
+        last = run_records.last_retrain(stores.experiments, model)
+        cooldown = timedelta(minutes=spec.monitoring.cooldown_minutes)
+        if last is not None and now - last < cooldown:
+            raise RetrainSkipped(f"{model!r} was last retrained at {last.isoformat(timespec='seconds')}; "
+                                 f"monitoring.cooldown_minutes ({spec.monitoring.cooldown_minutes}) allows the next "
+                                 f"retrain from {(last + cooldown).isoformat(timespec='seconds')}")
+    holder = run_records.acquire_lock(stores.experiments, model, run_id, now, LOCK_TTL)
+    if holder is not None:
+        if trigger == "alarm":
+            raise RetrainSkipped(f"run {holder} of {model!r} is in progress; this alarm's retrain is skipped")
+        raise RunInProgress(f"run {holder} of {model!r} is in progress; this run waits for it")
+
+
 def run(inp: IngestInput, stores: Stores) -> RunContext:
     trigger, model, source = parse_trigger(inp.event)
     run_records.start(stores.experiments, inp.run_id, trigger, model, source.model_dump() if source else None)
@@ -185,6 +241,8 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
             raise DuplicateUpload(f"s3://{source.bucket}/{source.key} (version {source.version_id}) was already "
                                   f"ingested by run {first}: a repeated event, nothing to train")
     spec = load_spec(stores, model)
+    now = datetime.now(UTC)
+    hold_the_model(stores, inp.run_id, trigger, model, spec, now)
 
     contract = load_contract(stores, model)
     if source is not None:
@@ -192,7 +250,11 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         header, rows = read_csv(read_upload(stores, source), source=name)
     else:
         name = f"the labelled predictions of {model!r}"
-        header, rows = feedback_rows(stores, spec, contract)
+        header, rows = feedback_rows(stores, spec, contract, now)
+        if spec.monitoring.retrain_data == "all":
+            name = f"the latest upload and {name}"
+            header, rows = with_latest_upload(stores, model, header, rows)
+        run_records.mark_retrain(stores.experiments, model, inp.run_id, now)
     plan = data_contract.plan(header, rows, spec, contract)
     columns = data_contract.checkable(plan.schema, header)
     if columns is None:

@@ -1,13 +1,20 @@
 """Promote: copy the exported model under models/, record the data contract when this run sets a new
-one, write the model card, and register the version with the champion alias moved to it, in one
-transaction, only if the champion is still the one this run was judged against. A run that loses
-that race removes what it copied and registers nothing."""
+one, write the model card, put the model's alarms from its spec, and register the version with the
+champion alias moved to it, in one transaction, only if the champion is still the one this run was
+judged against. A run that loses that race removes what it copied and registers nothing."""
 
 from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
 
 from evergreen import registry
 from evergreen.contracts import PromoteInput, PromoteResult
 from evergreen.data_contract import DataContract, response_shape
+from evergreen.monitoring import alarms
+from evergreen.spec import ModelSpec
 from evergreen.storage import Stores, card_key, contract_key, model_key, now_iso
 
 
@@ -33,9 +40,18 @@ def data_contract(stores: Stores, inp: PromoteInput, version: int) -> DataContra
     """The contract this run's data follows, as recorded with the first champion that follows it."""
     run = inp.run
     profile = stores.get_json(run.dataset.bucket, run.dataset.profile_key)
+    stats, columns = profile.get("profile") or {}, run.dataset.columns
+
+    def span(summary: dict | None) -> list[float] | None:  # [min, max] of a numeric summary, None without values
+        lo, hi = (summary or {}).get("min"), (summary or {}).get("max")
+        return None if lo is None or hi is None else [float(lo), float(hi)]
+
+    numeric = stats.get("numeric") or {}
+    ranges = {name: r for name in columns.numeric if (r := span(numeric.get(name))) is not None}
     return DataContract(
-        version=run.contract.version, columns=run.dataset.columns, vocabulary=profile.get("vocabulary", {}),
-        open_vocabulary=profile.get("open_vocabulary", []), response=response_shape(run.dataset.columns),
+        version=run.contract.version, columns=columns, vocabulary=profile.get("vocabulary", {}),
+        open_vocabulary=profile.get("open_vocabulary", []), response=response_shape(columns),
+        ranges=ranges, target_range=span(stats.get("target")) if columns.problem_type == "regression" else None,
         changes=run.contract.changes,
         recorded={"run_id": run.run_id, "model_version": version, "dataset_version": run.dataset.version,
                   "recorded_at": now_iso()},
@@ -52,6 +68,21 @@ def regression_tolerance(inp: PromoteInput) -> float | None:
     if inp.evaluation.metric in ("mae", "rmse") and inp.export.onnx_test_score:
         return 2 * inp.export.onnx_test_score
     return None
+
+
+def put_alarms(model: str, spec: ModelSpec, cloudwatch: Any = None) -> None:
+    """The model's alarms from its spec (monitoring.alarms), under the stack's ALARM_PREFIX. Only a new
+    or changed alarm is put (moto, unlike CloudWatch, resets an updated alarm's state to OK)."""
+    env = os.environ
+    requests = alarms.model_alarms(prefix=env["ALARM_PREFIX"], model=model, monitoring=spec.monitoring,
+                                   namespace=env["METRICS_NAMESPACE"], period_seconds=int(env["MONITOR_PERIOD_SECONDS"]),
+                                   topic_arn=env.get("NOTIFICATION_TOPIC") or None)
+    client = cloudwatch or boto3.client("cloudwatch")
+    current = {a["AlarmName"]: a for a in client.describe_alarms(
+        AlarmNames=[r["AlarmName"] for r in requests], AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
+    for request in requests:  # only what is new or changed: an update must not disturb an alarm's state
+        if any(current.get(request["AlarmName"], {}).get(k) != v for k, v in request.items()):
+            client.put_metric_alarm(**request)
 
 
 def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
@@ -76,8 +107,11 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
         "family": inp.export.candidate.family, "params": inp.export.candidate.params,
         "regression_tolerance": regression_tolerance(inp),
         "quality_threshold": spec.monitoring.quality_threshold,
+        "prediction_profile": inp.export.prediction_profile,
+        "monitoring": spec.monitoring.model_dump(),
         "decision": inp.export.decision.model_dump(),
     }
+    put_alarms(name, spec)  # before the champion moves: a model never serves without its alarms
     previous = inp.evaluation.champion.version if inp.evaluation.champion else None
     try:
         registry.register_champion(stores.registry, name, version, record, expected_version=previous)
