@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 from moto import mock_aws
@@ -59,8 +60,9 @@ class FakeLambdaContext:
 
 
 def function_env(logical_id: str) -> dict[str, str]:
-    """The function's own Environment in template.yaml, !Ref parameters at their defaults."""
-    parameters = infra.template()["Parameters"]
+    """The function's own Environment in template.yaml, !Ref parameters at their defaults and the stack
+    name as "stack"."""
+    parameters = {**infra.template()["Parameters"], "AWS::StackName": {"Default": "stack"}}
     variables = infra.resource(logical_id)["Properties"].get("Environment", {}).get("Variables", {})
     return {k: str(parameters[v["Ref"]]["Default"] if isinstance(v, dict) else v) for k, v in variables.items()}
 
@@ -81,6 +83,9 @@ class CountingCloudWatch:
     def put_metric_data(self, **kwargs: Any) -> Any:
         self.calls.append(kwargs)
         return self.client.put_metric_data(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # describe_alarms, set_alarm_state: straight to moto
+        return getattr(self.client, name)
 
 
 @pytest.fixture
@@ -193,6 +198,7 @@ def test_each_champion_gets_its_window_quality_in_one_put_metric_data(monitor):
     assert by_model["churn"] == {
         "model_name": "churn", "version": 2, "window_start": (NOW - WINDOW).isoformat(timespec="milliseconds"),
         "window_minutes": DEFAULTS.window_minutes, "min_labels": MIN_LABELS,
+        "cooldown_minutes": DEFAULTS.cooldown_minutes, "rearmed": None,
         "labels": 60, "other_versions": 20, "quality": pytest.approx(churn_quality),
         "mean_abs_error": None, "threshold": 0.7, "published": True,
         "metrics": ["LabelledPredictions", "PredictionQuality"], "reason": None,
@@ -255,10 +261,14 @@ def test_no_champion_no_call_and_a_manual_invocation_ends_the_window_now(monitor
 
 def test_the_template_grants_the_monitor_only_what_it_uses():
     props = infra.resource("MonitorFunction")["Properties"]
-    assert "Environment" not in props  # its settings are each champion's (the spec's monitoring), not the stack's
+    # its settings are each champion's (the spec's monitoring), not the stack's: only where the alarms are
+    assert props["Environment"]["Variables"] == {"ALARM_PREFIX": {"Ref": "AWS::StackName"}}
     [policy] = props["Policies"]
     grants = {tuple(s["Action"]): s for s in policy["Statement"]}
-    assert set(grants) == {("dynamodb:Scan",), ("dynamodb:Query",), ("s3:GetObject",), ("cloudwatch:PutMetricData",)}
+    assert set(grants) == {("dynamodb:Scan",), ("dynamodb:Query",), ("s3:GetObject",), ("cloudwatch:PutMetricData",),
+                           ("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState")}
+    assert grants[("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState")]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"}
     assert grants[("dynamodb:Scan",)]["Resource"] == {"Fn::GetAtt": ["RegistryTable", "Arn"]}
     assert grants[("dynamodb:Query",)]["Resource"] == {"Fn::Sub": "${PredictionsTable.Arn}/index/ByModel"}
     assert grants[("s3:GetObject",)]["Resource"] == {"Fn::Sub": "${ArtifactsBucket.Arn}/datasets/*/profile.json"}
@@ -603,3 +613,42 @@ def test_the_monitor_function_ships_numpy():
                            for layer in layers)
     assert "numpy==" in requirements, f"MonitorFunction's layers {layers} do not install numpy: add ServingLayer"
     assert "scikit-learn" not in requirements and "scipy" not in requirements
+
+
+# ------------------------------------------------------------------------------------------- re-arm
+
+def summary_with(quality, threshold=0.7, published=True):
+    from evergreen.steps.monitor import DriftSummary, ModelSummary
+
+    return ModelSummary(model_name="churn", version=2, window_start="", window_minutes=60, min_labels=30,
+                        cooldown_minutes=60, labels=100, other_versions=0, quality=quality, mean_abs_error=None,
+                        threshold=threshold, published=published, metrics=[], drift=DriftSummary.model_construct())
+
+
+def test_a_quality_alarm_stuck_in_alarm_is_rearmed_only_after_the_cooldown_while_quality_stays_low():
+    from evergreen.steps.monitor import rearm_reason
+
+    fired = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    stuck = {"StateValue": "ALARM", "StateUpdatedTimestamp": fired}
+    later = fired + timedelta(minutes=61)
+    reason = rearm_reason(stuck, summary_with(0.55), 60, later)
+    assert reason and "quality 0.550 is still below 0.7 61 min after this alarm fired (cooldown 60 min)" in reason
+    assert rearm_reason(stuck, summary_with(0.55), 60, fired + timedelta(minutes=59)) is None  # inside the cooldown
+    assert rearm_reason(stuck, summary_with(0.75), 60, later) is None  # recovered: the alarm will clear itself
+    assert rearm_reason(stuck, summary_with(None, published=False), 60, later) is None  # too few labels to judge
+    assert rearm_reason({**stuck, "StateValue": "OK"}, summary_with(0.55), 60, later) is None
+
+
+def test_the_monitor_rearms_the_stuck_alarm_through_cloudwatch(monitor):
+    from evergreen.steps.monitor import rearm
+
+    cw = boto3.client("cloudwatch", region_name=infra.REGION)
+    cw.put_metric_alarm(AlarmName="stack-quality-churn", Namespace="Evergreen", MetricName="PredictionQuality",
+                        Statistic="Average", Period=300, EvaluationPeriods=1, Threshold=0.7,
+                        ComparisonOperator="LessThanThreshold")
+    cw.set_alarm_state(AlarmName="stack-quality-churn", StateValue="ALARM", StateReason="low")
+    fired = cw.describe_alarms(AlarmNames=["stack-quality-churn"])["MetricAlarms"][0]["StateUpdatedTimestamp"]
+    assert rearm(cw, "stack", summary_with(0.55), fired + timedelta(minutes=5)) is None
+    assert rearm(cw, "stack", summary_with(0.55), fired + timedelta(minutes=61))
+    alarm = cw.describe_alarms(AlarmNames=["stack-quality-churn"])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "OK" and alarm["StateReason"].startswith("Evergreen monitor: quality 0.550")

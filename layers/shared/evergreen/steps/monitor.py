@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evergreen import prediction_log, registry
-from evergreen.monitoring import drift
+from evergreen.monitoring import alarms, drift
 from evergreen.monitoring.quality import window_quality
 from evergreen.spec import MonitoringSpec
 from evergreen.storage import Stores, dataset_prefix
@@ -97,6 +97,7 @@ class ModelSummary(BaseModel):
     window_start: str
     window_minutes: int
     min_labels: int
+    cooldown_minutes: int
     labels: int  # its labelled predictions in the window (each once): LabelledPredictions
     other_versions: int  # labelled predictions of earlier champions in the window: not judged
     quality: float | None  # PredictionQuality (share of right predictions), when it could be judged
@@ -106,6 +107,7 @@ class ModelSummary(BaseModel):
     metrics: list[str]  # every metric name published for this model (quality and drift)
     reason: str | None = None  # why PredictionQuality was not published
     drift: DriftSummary
+    rearmed: str | None = None  # why this run set the model's quality alarm back to OK (see rearm_reason)
 
 
 class MonitorResult(BaseModel):
@@ -122,6 +124,7 @@ class MonitorSettings:
 
     namespace: str
     max_drift_predictions: int = MAX_DRIFT_PREDICTIONS
+    alarm_prefix: str | None = None  # the models' alarms (monitoring.alarms); None: the monitor re-arms none
 
     def __post_init__(self) -> None:
         if self.max_drift_predictions < 1:
@@ -129,7 +132,7 @@ class MonitorSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> MonitorSettings:
-        return cls(namespace=env["METRICS_NAMESPACE"])
+        return cls(namespace=env["METRICS_NAMESPACE"], alarm_prefix=env.get("ALARM_PREFIX") or None)
 
 
 @dataclass
@@ -286,7 +289,7 @@ def assess(champion: Mapping[str, Any], window: Window, profile: Mapping[str, An
     return ModelSummary(model_name=str(champion["model_name"]), version=int(champion["version"]),
                         window_start=start.isoformat(timespec="milliseconds"),
                         window_minutes=monitoring.window_minutes, min_labels=monitoring.min_labels,
-                        **{**quality, "metrics": quality["metrics"] + drifted.metrics}, drift=drifted)
+                        cooldown_minutes=monitoring.cooldown_minutes, **{**quality, "metrics": quality["metrics"] + drifted.metrics}, drift=drifted)
 
 
 def datapoints(summary: ModelSummary, when: datetime) -> list[dict[str, Any]]:
@@ -321,6 +324,33 @@ def load_profile(stores: Stores, champion: Mapping[str, Any]) -> tuple[dict[str,
         return None, f"the training profile s3://{stores.artifacts_bucket}/{key} is not JSON ({exc})"
 
 
+def rearm_reason(alarm: Mapping[str, Any], summary: ModelSummary, cooldown_minutes: int, now: datetime) -> str | None:
+    """Why a quality alarm stuck in ALARM should be set back to OK, or None. EventBridge only sees
+    state changes: an alarm that stays in ALARM while quality stays below the floor (the retrain it
+    started was skipped, failed, or did not recover) would never start another. Once the cooldown has
+    passed since it fired, setting it to OK lets CloudWatch's next evaluation fire it again. Pure."""
+    if alarm.get("StateValue") != "ALARM" or not summary.published or summary.quality is None:
+        return None
+    if summary.threshold is None or summary.quality >= summary.threshold:
+        return None
+    fired = alarm["StateUpdatedTimestamp"]
+    if now - fired < timedelta(minutes=cooldown_minutes):
+        return None
+    return (f"Evergreen monitor: quality {summary.quality:.3f} is still below {summary.threshold:g} "
+            f"{(now - fired).total_seconds() / 60:.0f} min after this alarm fired (cooldown {cooldown_minutes} min): "
+            "re-armed so the next evaluation can start a retrain")
+
+
+def rearm(cloudwatch: Any, prefix: str, summary: ModelSummary, now: datetime) -> str | None:
+    name = alarms.alarm_name(prefix, alarms.QUALITY, summary.model_name)
+    found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+    reason = rearm_reason(found[0], summary, summary.cooldown_minutes, now) if found else None
+    if reason:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=reason)
+        log.info("quality alarm re-armed", extra={"model": summary.model_name, "alarm": name, "reason": reason})
+    return reason
+
+
 def run(inp: MonitorInput, stores: Stores, cloudwatch: Any, settings: MonitorSettings) -> MonitorResult:
     end = (inp.time or datetime.now(UTC)).astimezone(UTC)
     summaries: list[ModelSummary] = []
@@ -347,6 +377,9 @@ def run(inp: MonitorInput, stores: Stores, cloudwatch: Any, settings: MonitorSet
                  extra={"model": model, "version": version, **summary.drift.model_dump()})
     for i in range(0, len(data), MAX_DATAPOINTS_PER_CALL):  # one call up to ~100 models
         cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data[i:i + MAX_DATAPOINTS_PER_CALL])
+    if settings.alarm_prefix:
+        for summary in summaries:
+            summary.rearmed = rearm(cloudwatch, settings.alarm_prefix, summary, end)
     first = min(starts, default=end - timedelta(minutes=MonitoringSpec().window_minutes))
     return MonitorResult(window_start=first.isoformat(timespec="milliseconds"),
                          window_end=end.isoformat(timespec="milliseconds"), models=summaries)
