@@ -228,7 +228,8 @@ def test_predict_single_matches_scikit_learn_and_is_logged(infer, classifier):
     assert item["model_name"] == "demo" and item["model_version"] == 1
     assert item["prediction"] == pred["prediction"]
     assert item["probabilities"] == pytest.approx(pred["probabilities"])
-    assert item["features"] == {"age": 42, "income": "58000.5", "plan": "pro", "region": "north"}  # as received
+    assert item["features"] == {"age": 42, "income": "58000.5", "plan": "pro", "region": "north",
+                                "customer_id": "c-1001"}  # as received, every scalar field
     created = datetime.fromisoformat(item["created_at"])
     assert created.tzinfo is not None and created.utcoffset() == timedelta(0)
     assert item["created_at"].endswith("+00:00") and len(item["created_at"].split(".")[1]) == len("123+00:00")

@@ -125,9 +125,10 @@ def test_feeds_from_dicts():
                                                       dtype=np.float32))
     assert f.categorical.tolist() == [["pro", "north"], ["", ""], ["3", "True"], ["pro", ""]]
     assert f.ignored_fields == ["extra", "other"]
-    # the log keeps the record as received, model fields only
-    assert f.received[0] == {"age": 42, "income": "58000.5", "plan": "pro", "region": "north"}
+    # the log keeps the record as received, every scalar field (a retrain may use a column the model does not)
+    assert f.received[0] == {"age": 42, "income": "58000.5", "plan": "pro", "region": "north", "extra": 1}
     assert f.received[1] == {"age": None, "income": "", "plan": None}
+    assert f.received[2]["other"] == "x"
     assert f.received[3] == {"age": "NA", "income": "1e3", "plan": " pro ", "region": "na"}
 
 
@@ -571,3 +572,9 @@ def test_an_unusable_contract_is_read_again_after_the_ttl(onnx_models, warnings_
     again = cache.get("demo")
     assert again.plausibility is not None and again.model is first.model  # the model is not loaded again
     assert s3.gets == 3 and len(warnings_logged) == 1
+
+
+def test_the_log_keeps_other_scalar_fields_but_not_nested_ones():
+    nested = {"a": {"b": [1, {"c": 2}]}}
+    f = feeds.build_feeds([{"age": 1, "note": "vip", "meta": nested, "tags": ["x"]}], NUMERIC, CATEGORICAL)
+    assert f.received == [{"age": 1, "note": "vip"}] and f.ignored_fields == ["meta", "note", "tags"]

@@ -31,7 +31,7 @@ class Feeds:
     """The ONNX feeds for a batch, plus what the prediction log keeps of each record."""
 
     inputs: dict[str, np.ndarray]  # {"numeric"?: float32 [N, k], "categorical"?: str [N, m]}, as data.model_inputs
-    received: list[dict[str, Any]]  # per record: the model's feature fields as received
+    received: list[dict[str, Any]]  # per record: its fields as received (see _received)
     ignored_fields: list[str]  # fields no record's model uses, sorted (at most MAX_IGNORED_FIELDS_REPORTED)
 
     @property
@@ -98,7 +98,11 @@ def _check_record(record: Any, where: str, wanted: set[str], numeric: Sequence[s
 
 
 def _received(record: dict[str, Any], wanted: set[str], where: str) -> dict[str, Any]:
-    kept = {name: storable(value) for name, value in record.items() if name in wanted}
+    """What the prediction log keeps of a record: the model's fields and every other scalar field the
+    request sent (a retrain, or a new contract version, can then use a column the model does not), as
+    received; nested values of other fields are not kept (DynamoDB allows 32 levels)."""
+    kept = {name: storable(value) for name, value in record.items()
+            if name in wanted or value is None or isinstance(value, (str, int, float, bool))}
     size = len(json.dumps(kept).encode())
     if size > MAX_LOGGED_FEATURE_BYTES:
         raise RequestError(f"{where} is too large to log: its features take {size:,} bytes "
