@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import infra
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
 BUILT_TEMPLATE = BUILD / "template.yaml"
@@ -52,23 +54,12 @@ LAMBDA_LIMIT_MIB = 250
 INFERENCE_LIMIT_MIB = 150
 
 
-def _load_script(name: str):
-    """scripts/<name>.py as a module (scripts/ is not a package)."""
-    module_name = f"_evergreen_scripts_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
 # ---------------------------------------------------------------- the built template
 
 
 @pytest.fixture(scope="module")
 def built() -> dict[str, Any]:
-    return _load_script("size_report").load_template(BUILT_TEMPLATE)
+    return infra.load_script("size_report").load_template(BUILT_TEMPLATE)
 
 
 def _of_type(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
@@ -142,7 +133,7 @@ def test_the_training_only_check_would_see_them(built):
 
 
 def test_every_function_is_built_with_its_handler(built):
-    source = _load_script("size_report").load_template(ROOT / "template.yaml")
+    source = infra.load_script("size_report").load_template(ROOT / "template.yaml")
     assert set(functions(built)) == set(functions(source)), "the build is not of this template.yaml: run `make build`"
     missing = []
     for lid, props in functions(built).items():
@@ -184,7 +175,7 @@ def test_shared_layer_ships_the_evergreen_package_without_the_local_runtime(buil
 
 
 def test_size_budget(built):
-    size_report = _load_script("size_report")
+    size_report = infra.load_script("size_report")
     measured = size_report.measure(BUILD, {"InferenceFunction": INFERENCE_LIMIT_MIB}, LAMBDA_LIMIT_MIB)
     sizes = {s.name: s for s in measured}
     assert set(sizes) == set(functions(built))
@@ -207,7 +198,7 @@ def python312(built) -> str:
     arches = functions(built)["InferenceFunction"].get("Architectures") or globals_.get("Architectures") or ["x86_64"]
     arch = arches[0]
     version = runtime.removeprefix("python")
-    interpreter = _load_script("compile_pyc").find_interpreter(version, arch)
+    interpreter = infra.load_script("compile_pyc").find_interpreter(version, arch)
     if interpreter is None:
         pytest.skip(f"no local CPython {version} for {arch} (scripts/compile_pyc.py looks on PATH, in pyenv, "
                     "/usr/bin, /usr/local/bin and $LAMBDA_PYC_PYTHON)")
@@ -233,7 +224,6 @@ def lambda_runtime_packages(tmp_path_factory) -> Path:
 
 def lambda_env(pythonpath: list[Path]) -> dict[str, str]:
     """The stack's function environment, a region, dummy credentials and nothing from this venv."""
-    from tests.support import infra
 
     return {
         "PATH": "/usr/bin:/bin",

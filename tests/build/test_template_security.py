@@ -15,13 +15,13 @@ JSON `make lint` hands to checkov. Checked on that output, in API_KEY and in IAM
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import infra
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -29,21 +29,10 @@ MODES = ["API_KEY", "IAM"]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
 
 
-def _load_script(name: str):
-    """scripts/<name>.py as a module (scripts/ is not a package)."""
-    module_name = f"_evergreen_scripts_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
 @cache
 def cfn(mode: str) -> dict[str, Any]:
     """template.yaml as CloudFormation with InferenceAuthMode=mode (what `make lint` scans)."""
-    st = _load_script("sam_transform")
+    st = infra.load_script("sam_transform")
     parameters = {"InferenceAuthMode": mode}
     sam = st.load_sam(TEMPLATE)
     return st.transform(st.localize(st.resolve_language_extensions(sam, parameters), TEMPLATE.parent), parameters)

@@ -47,19 +47,6 @@ CLASSES = "['bronze', 'gold', 'silver']"
 
 
 # ------------------------------------------------------------------------------------------- harness
-class FakeLambdaContext:
-    function_name = "InferenceFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:InferenceFunction"
-    aws_request_id = "4c1a2b3d-0000-4000-8000-00000000beef"
-    log_group_name = "/aws/lambda/InferenceFunction"
-    log_stream_name = "2026/11/23/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 15_000
-
-
 @pytest.fixture(scope="module")
 def classifier() -> tiny_model.TinyModel:
     return tiny_model.train_classifier(seed=0)
@@ -99,7 +86,7 @@ def event(path: str, body: str | None, *, base64_encoded: bool = False) -> dict[
 
 
 def call(infer, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-    response = infer.handler(event(path, json.dumps(body)), FakeLambdaContext())
+    response = infer.handler(event(path, json.dumps(body)), infra.lambda_context("InferenceFunction"))
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -154,7 +141,8 @@ class Case:
 def send(ctx: Ctx, case: Case) -> tuple[int, dict[str, Any]]:
     body = case.body(ctx) if callable(case.body) else case.body
     text = body.text if isinstance(body, Raw) else json.dumps(body)
-    response = ctx.infer.handler(event(case.path, text, base64_encoded=case.base64), FakeLambdaContext())
+    response = ctx.infer.handler(event(case.path, text, base64_encoded=case.base64),
+                                 infra.lambda_context("InferenceFunction"))
     assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
     return response["statusCode"], json.loads(response["body"])
 

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,20 +40,6 @@ APP = ROOT / "functions" / "infer" / "app.py"
 
 
 # ------------------------------------------------------------------------------------------- fixtures
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "InferenceFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:InferenceFunction"
-    aws_request_id: str = "4c1a2b3d-0000-4000-8000-00000000abcd"
-    log_group_name: str = "/aws/lambda/InferenceFunction"
-    log_stream_name: str = "2026/11/23/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 15_000
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 10_000.0
@@ -167,7 +152,7 @@ def with_body(event: dict[str, Any], body: Any) -> dict[str, Any]:
 def call(infer, event: dict[str, Any] | str) -> tuple[int, dict[str, Any]]:
     if isinstance(event, str):
         event = load_event(event)
-    response = infer.handler(event, FakeLambdaContext())
+    response = infer.handler(event, infra.lambda_context("InferenceFunction"))
     assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
     return response["statusCode"], json.loads(response["body"])
 
@@ -553,7 +538,7 @@ def test_unexpected_errors_are_500_without_a_trace(infer, classifier):
     infer.STORES._dynamodb.meta.client.delete_table(TableName=infer.STORES.predictions_table)
     status, body = call(infer, "predict_single")
     assert (status, body["message"]) == (500, "internal error")
-    assert body["request_id"] == FakeLambdaContext.aws_request_id
+    assert body["request_id"] == infra.lambda_context("InferenceFunction").aws_request_id
     assert "Traceback" not in json.dumps(body) and "ResourceNotFound" not in json.dumps(body)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,6 @@ SCHEDULED_EVENT = {
     "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/monitor-function-schedule"],
     "detail": {},
 }
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "MonitorFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:MonitorFunction"
-    aws_request_id: str = "6f1a2b3d-0000-4000-8000-00000000abcd"
-    log_group_name: str = "/aws/lambda/MonitorFunction"
-    log_stream_name: str = "2026/11/23/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
 
 
 def function_env(logical_id: str) -> dict[str, str]:
@@ -187,7 +172,7 @@ def test_each_champion_gets_its_window_quality_in_one_put_metric_data(monitor):
     few = MIN_LABELS - 1
     label(monitor, log_predictions(monitor, "tiny", 1, ["a"] * few, age=timedelta(minutes=5)), ["b"] * few)
 
-    result = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())
+    result = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))
     json.dumps(result)
 
     assert len(monitor.CLOUDWATCH.calls) == 1
@@ -237,7 +222,7 @@ def test_a_repeated_or_relabelled_prediction_counts_once(monitor):
     label(monitor, ids, ["yes"] * MIN_LABELS)
     label(monitor, ids, ["yes"] * MIN_LABELS)  # a retried /feedback
     label(monitor, ids[:10], ["no"] * 10)  # a correction: the latest label is the one stored
-    [first] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [first] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     assert (first["labels"], first["quality"]) == (MIN_LABELS, pytest.approx((MIN_LABELS - 10) / MIN_LABELS))
 
 
@@ -245,7 +230,7 @@ def test_regression_without_a_tolerance_publishes_its_error_not_a_quality(monito
     champion(monitor, "price", 3)
     guess = [float(v) for v in range(MIN_LABELS)]
     label(monitor, log_predictions(monitor, "price", 3, guess, age=timedelta(minutes=2)), [g + 2.0 for g in guess])
-    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [summary] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     assert summary["metrics"] == ["LabelledPredictions", "MeanAbsoluteError"] and not summary["published"]
     assert summary["reason"] == "v3 is a regression without a tolerance: its quality cannot be judged"
     assert published(monitor, "price", "MeanAbsoluteError") == pytest.approx(2.0)
@@ -253,7 +238,7 @@ def test_regression_without_a_tolerance_publishes_its_error_not_a_quality(monito
 
 
 def test_no_champion_no_call_and_a_manual_invocation_ends_the_window_now(monitor):
-    result = monitor.handler({}, FakeLambdaContext())
+    result = monitor.handler({}, infra.lambda_context("MonitorFunction", 256, 120_000))
     assert result["models"] == [] and monitor.CLOUDWATCH.calls == []
     end = datetime.fromisoformat(result["window_end"])
     assert abs((datetime.now(UTC) - end).total_seconds()) < 60
@@ -446,7 +431,7 @@ def test_a_covariate_shifted_window_publishes_drift_above_the_alarm_share(monito
     log_served(monitor, "churn", 2, live_records(rng, 40, shifted=False), rng.beta(2, 3, 40), age=timedelta(minutes=9))
     log_served(monitor, "churn", 3, live_records(rng, 40, shifted=False), rng.beta(2, 3, 40), age=WINDOW + timedelta(minutes=1))
 
-    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [summary] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     want = expected_drift(profile, reference, records, p_yes)
     drift = summary["drift"]
 
@@ -499,7 +484,7 @@ def test_a_stationary_window_gives_low_values_and_a_regressor_has_no_estimated_q
          "created_at": (NOW - timedelta(minutes=3)).isoformat(timespec="milliseconds"), "features": record,
          "prediction": value} for i, (record, value) in enumerate(zip(live_records(rng, 250, shifted=False), served, strict=True))])
 
-    result = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())
+    result = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))
     churn, price = result["models"]
     want = expected_drift(profile, reference, records, p_yes)
     assert len(monitor.CLOUDWATCH.calls) == 1
@@ -531,7 +516,7 @@ def test_below_min_predictions_nothing_drift_related_is_published(monitor, monke
     log_served(monitor, "churn", 3, live_records(rng, few, shifted=True), rng.beta(3, 2, few), age=timedelta(minutes=2))
     log_served(monitor, "churn", 2, live_records(rng, 60, shifted=True), rng.beta(3, 2, 60), age=timedelta(minutes=2))
 
-    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [summary] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     assert summary["metrics"] == ["LabelledPredictions"]
     assert summary["drift"] == {**NO_DRIFT, "predictions": few, "used": few,
                                 "reason": f"{few} predictions of v3 in the last 60 min, fewer than the {MIN_PREDICTIONS} needed"}
@@ -551,7 +536,7 @@ def test_each_models_settings_come_from_its_champion_record(monitor):
     log_served(monitor, "churn", 3, live_records(rng, 500, shifted=False), rng.beta(2, 3, 500), age=timedelta(minutes=20))
     label(monitor, [f"churn-v3-600-{i}" for i in range(5)], ["yes"] * 5)
 
-    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [summary] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     assert (summary["window_minutes"], summary["min_labels"], summary["threshold"]) == (15, 5, 0.8)
     assert summary["window_start"] == (NOW - timedelta(minutes=15)).isoformat(timespec="milliseconds")
     assert (summary["labels"], summary["published"]) == (5, True)  # 5 labels are enough for this model
@@ -568,7 +553,7 @@ def test_a_champion_registered_before_drift_monitoring_gets_defaults_and_reasons
     log_served(monitor, "churn", 1, live_records(rng, MIN_PREDICTIONS, shifted=False), rng.beta(2, 3, MIN_PREDICTIONS),
                age=timedelta(minutes=30))
 
-    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [summary] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     assert (summary["threshold"], summary["window_minutes"], summary["drift"]["min_predictions"]) == (
         0.6, DEFAULTS.window_minutes, MIN_PREDICTIONS)
     assert summary["drift"]["metrics"] == ["DriftedFeatureShare", "UnseenCategoryRate", "OutOfRangeRate", "MissingRateIncrease"]
@@ -583,7 +568,7 @@ def test_an_unreadable_training_profile_stops_only_input_drift(monitor):
     rng = np.random.default_rng(17)
     log_served(monitor, "churn", 3, live_records(rng, 250, shifted=False), rng.beta(2, 3, 250), age=timedelta(minutes=1))
 
-    [summary] = monitor.handler(SCHEDULED_EVENT, FakeLambdaContext())["models"]
+    [summary] = monitor.handler(SCHEDULED_EVENT, infra.lambda_context("MonitorFunction", 256, 120_000))["models"]
     bucket = infra.stack_env()["ARTIFACTS_BUCKET"]
     why = f"the training profile s3://{bucket}/datasets/churn/{DATASET}/profile.json cannot be read (NoSuchKey)"
     assert summary["drift"]["not_published"] == {name: why for name in ("DriftedFeatureShare", "UnseenCategoryRate",

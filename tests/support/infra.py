@@ -95,3 +95,28 @@ def stack_env(parameters: dict[str, str] | None = None) -> dict[str, str]:
             value = params[ref] if ref in params else physical_name(ref)
         env[key] = str(value)
     return env
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (scripts/ is not a package)."""
+    import importlib.util
+    import sys
+
+    module_name = f"_evergreen_scripts_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def lambda_context(function: str, memory_mb: int = 1024, remaining_ms: int = 15_000) -> Any:
+    """A Lambda context object as the runtime passes it, for calling a handler directly."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        function_name=function, function_version="$LATEST", memory_limit_in_mb=memory_mb,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function}",
+        aws_request_id="4c1a2b3d-0000-4000-8000-00000000abcd", log_group_name=f"/aws/lambda/{function}",
+        log_stream_name="2026/11/23/[$LATEST]0123456789abcdef", get_remaining_time_in_millis=lambda: remaining_ms)
