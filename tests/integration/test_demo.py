@@ -35,6 +35,7 @@ def test_the_demo_runs_on_a_users_own_csv(tmp_path, capsys, monkeypatch):
     assert "REJECTED: not promoted" in out
     assert "FAILED: DataError: " in out and "target column 'progression' not found" in out
     assert "inference still answers from v2" in out
+    assert "monitor: DriftedFeatureShare" in out and "drift-diabetes: OK -> ALARM" in out  # inputs alone
 
 
 def test_data_and_target_go_together():

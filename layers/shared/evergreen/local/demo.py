@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 
 from evergreen import csvfile
+from evergreen.monitoring import alarms
 from evergreen.spec import CandidateGrid, ModelSpec, default_spec, dump_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -115,6 +116,11 @@ def _segment(header: list[str], rows: list[list[str]], target: int, share: float
     return f"{header[j]} = {common!r}", lambda r: r[j] == common
 
 
+def _shift_numbers(record: dict) -> dict:
+    """A covariate shift: every numeric value scaled by 3 and moved by 10."""
+    return {k: v * 3 + 10 if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in record.items()}
+
+
 def _is_number(v: str) -> bool:
     try:
         float(v)
@@ -154,9 +160,7 @@ class Narrator:
 
 
 def quality_alarm_name(outputs: dict, model: str) -> str:
-    from evergreen.monitoring.alarms import QUALITY, alarm_name
-
-    return alarm_name(outputs["AlarmNamePrefix"], QUALITY, model)
+    return alarms.alarm_name(outputs["AlarmNamePrefix"], alarms.QUALITY, model)
 
 
 class Story:
@@ -291,6 +295,15 @@ class Story:
             self.n.say(f"[{minute}] alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
         return summary, changes
 
+    def tick_drift(self) -> tuple[dict, list[Any]]:
+        """One schedule period for the drift alarm: the monitor's drift summary and the alarm's changes."""
+        self.clock = max(self.clock + self.period, datetime.now(UTC))
+        runs = self.stack.tick_schedules(self.clock)
+        [answer] = [r.payload for r in runs if isinstance(r.payload, dict) and "models" in r.payload]
+        [summary] = [m for m in answer["models"] if m["model_name"] == self.model]
+        name = self.alarm_name.replace(f"-{alarms.QUALITY}-", f"-{alarms.DRIFT}-")
+        return summary["drift"], [c for c in self.stack.tick_alarms(self.clock) if c.alarm_name == name]
+
     def tick_until(self, wanted: str, traffic: list[tuple[dict, Any]] | None = None, max_ticks: int = 20) -> dict:
         """Tick (monitor, then alarm) until the alarm reaches `wanted`; labelled traffic keeps flowing meanwhile.
 
@@ -370,6 +383,25 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     still = s.predict([story.live_after[0][0]])
     n.say(f"inference still answers from v{still['model_version']} (champion v{s.champion()})")
     _expect(still["model_version"] == 2, "the champion changed after failed runs", still)
+
+    n.chapter("7. The inputs shift, before any label: the monitor sees drift and the drift alarm fires")
+    originals = [record for record, _ in (story.live_after * 3)[:1000]]
+    shifted = [_shift_numbers(record) for record in originals]
+    if shifted == originals:
+        n.say("the data has no numeric feature to shift: skipped")
+    else:
+        flagged = sum(len([p for p in s.predict(shifted[i:i + 100])["predictions"] if p.get("flags")])
+                      for i in range(0, len(shifted), 100))
+        n.say(f"{len(shifted)} predictions of inputs scaled x3 + 10, no labels: {flagged} answered with plausibility flags")
+        drift, changes = s.tick_drift()
+        top = sorted(drift["features"].items(), key=lambda kv: -(kv[1].get("psi") or 0))[:3]
+        n.say(f"monitor: DriftedFeatureShare {drift['drifted_feature_share']:.2f} (PSI above "
+              f"{drift['drift_threshold']:g}: " + ", ".join(f"{k} {v['psi']:.2f}" for k, v in top) + "), "
+              f"OutOfRangeRate {drift['out_of_range_rate']:.2f}, PredictionDrift {drift['prediction_drift']:.2f}")
+        for change in changes:
+            n.say(f"alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
+        _expect(any(c.state == "ALARM" for c in changes), "the drift alarm did not fire", drift)
+        n.say("the drift alarm notifies; no label has arrived yet, so nothing is retrained on these inputs")
 
     n.chapter("Done: the loop closed without a person")
     n.say(f"registry: champion v{s.champion()}; raw uploads kept in s3://{bucket}/uploads/{s.model}/ (versioned)")
