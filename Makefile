@@ -39,6 +39,10 @@ bench: $(STAMP) ## Benchmarks; results go to BENCHMARKS.md by hand, with the com
 bench-cardinality: $(STAMP) ## Capped vs uncapped one-hot on a 200/2,000/20,000-value column: fit s, peak RSS, accuracy (~12 min)
 	$(PY) benchmarks/bench_cardinality.py
 
+bench-loop: $(STAMP) ## The closed loop on concept-drift, covariate-shift and stationary streams vs river's ADWIN (ARGS="--stationary-samples 50000" for the long run)
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/bench-loop.txt
+	$(PY) benchmarks/bench_loop.py $(ARGS)
+
 clean: ## Remove the build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache
 
