@@ -14,8 +14,8 @@ samples (rounded down to 0.01), since promote puts the alarm from the spec.
 
 The stream is served in batches of 100: /predict (invoke_api), then /feedback with the 100 labels
 (none in stream b), then one tick = one simulated minute: tick_schedules(now) (the monitor) and
-tick_alarms(now). When a quality alarm goes to ALARM, the retrain execution it starts is awaited
-before the next batch. The clock is SIMULATED: every `datetime.now` the handlers read (prediction
+tick_alarms(now). When alarms go to ALARM, the executions they start are awaited before the next
+batch. The clock is SIMULATED: every `datetime.now` the handlers read (prediction
 and feedback timestamps, ingest's cooldown and retrain window, run records) and moto CloudWatch's
 alarm timestamps are patched to the simulated clock, so the window and the cooldown are in stream
 minutes, not wall seconds. Batch k is served at minute k + 1 s; its tick is at minute k + 1.
@@ -23,8 +23,10 @@ minutes, not wall seconds. Batch k is served at minute k + 1 s; its tick is at m
 Streams (seeds fixed):
   a  concept drift: make_churn drift 0 for 2,000 labelled samples, then drift 1 for 3,000;
   b  covariate shift: 1,000 drift-0 predictions, then the same generator with every numeric feature
-     x1.5 (the concept is a function of the unscaled inputs, so it is unchanged); no labels at all.
-     Reported: predictions from the shift until the DRIFT alarm fires (and whether it fired before);
+     x1.5 (the concept is a function of the unscaled inputs); no labels until the DRIFT alarm fires,
+     then every batch is labelled. Reported: predictions from the shift until the drift alarm (and
+     whether it fired before), labels from then until a retrain is promoted, and accuracy on 1,000
+     fresh shifted samples at the alarm and at the end;
   c  stationary: make_churn drift 0 with 10% of labels flipped (seeded), for --stationary-samples.
 Accuracies "before / after drift / after retrain" are measured on 1,000 fresh held-out samples of
 the current concept through /predict (unlabelled, so they never enter the quality window): before =
@@ -205,12 +207,14 @@ class Loop:
                 "changes": [(("quality" if c.alarm_name == self.quality_alarm else "drift"), c.state) for c in changes]}
         if tick["changes"]:
             self.events.append(tick)
-        if ("quality", "ALARM") in tick["changes"]:
-            execution = self.stack.wait_for_execution(
-                self.stack.wait_for_new_execution(known, timeout=30)["executionArn"], timeout=600)
-            rec = self.run_record(execution["name"])
-            self.retrains.append({"minute": self.minute, "labels": len(self.errors), "status": rec.get("status"),
-                                  "reason": str(rec.get("reason"))[:160]})
+        fired = [kind for kind, state in tick["changes"] if state == "ALARM"]
+        if fired:  # each ALARM starts one execution: await them before the next batch
+            self.stack.wait_for_new_execution(known + len(fired) - 1, timeout=30)
+            for execution in self.stack.list_executions()[known:]:
+                done = self.stack.wait_for_execution(execution["executionArn"], timeout=600)
+                rec = self.run_record(done["name"])
+                self.retrains.append({"minute": self.minute, "labels": len(self.errors), "alarms": fired,
+                                      "status": rec.get("status"), "reason": str(rec.get("reason"))[:200]})
         return tick
 
     def run_record(self, run_id: str) -> dict:
@@ -295,20 +299,29 @@ def stream_covariate(seed: int, before_n: int, after_n: int) -> dict:
     threshold = floor2(0.9 * offline_accuracy(upload, make_churn(2000, seed=seed + 50)))
     base = _records(make_churn(before_n + after_n, seed=seed + 5), "churned")
     live = base[:before_n] + [(scaled(r), t) for r, t in base[before_n:]]
+    hold_shifted = [(scaled(r), t) for r, t in _records(make_churn(1000, seed=seed + 7), "churned")]
 
     def run(loop: Loop) -> dict:
         loop.train_v1(spec("covariate", threshold), upload)
-        served, fired = 0, None
+        served, fired, acc = 0, None, {}
         for i in range(0, len(live), BATCH):
-            tick = loop.batch(live[i:i + BATCH], label=False)
+            labelled = fired is not None and served >= before_n  # labels start to arrive after the drift alarm
+            tick = loop.batch(live[i:i + BATCH], label=labelled)
             served += len(live[i:i + BATCH])
             if ("drift", "ALARM") in tick["changes"] and fired is None:
                 fired = served
-                if served > before_n:
+                acc["at_alarm"], _ = loop.accuracy(hold_shifted)
+                if served <= before_n:
                     break
+            if any(r["status"] == "PROMOTED" for r in loop.retrains):
+                break
+        acc["after_retrain"], acc["final_version"] = loop.accuracy(hold_shifted)
+        promoted = next((r for r in loop.retrains if r["status"] == "PROMOTED"), None)
         return {"stream": "b covariate shift (numeric x1.5)", "threshold": threshold,
                 "predictions_shift_to_drift_alarm": (fired - before_n) if fired and fired > before_n else None,
-                "drift_alarm_before_shift": bool(fired and fired <= before_n), "labels_used": 0,
+                "drift_alarm_before_shift": bool(fired and fired <= before_n),
+                "labels_before_drift_alarm": 0, "labels_alarm_to_promoted_retrain": promoted["labels"] if promoted else None,
+                "retrains": loop.retrains, "accuracy": {k: round(v, 4) if isinstance(v, float) else v for k, v in acc.items()},
                 "alarm_events": loop.events}
 
     return with_stack("covariate", run)
@@ -381,12 +394,18 @@ def main() -> int:
             print(f"| a: labelled samples from drift to alarm | {r['labels_drift_to_quality_alarm']} (quality alarm) | "
                   f"{r['adwin_samples_drift_to_detection']} |")
             print(f"| a: false alarms before drift (2,000 samples) | {r['false_quality_alarms_before_drift']} | {r['adwin_false_before_drift']} |")
-            print(f"| a: retrains promoted / started | {r['retrains_per_drift']} / {r['retrain_runs_started']} | n/a |")
+            print(f"| a: retrains promoted / trained / runs started | {r['retrains_per_drift']} / "
+                  f"{sum(t['status'] != 'SKIPPED' for t in r['retrains'])} / {r['retrain_runs_started']} | n/a |")
             print(f"| a: accuracy before / after drift / after retrain (v{a['final_version']}) | "
                   f"{a['before']:.3f} / {a['after_drift']:.3f} / {a['after_retrain']:.3f} | n/a |")
         elif r["stream"].startswith("b"):
+            a = r["accuracy"]
             print(f"| b: predictions from shift to DRIFT alarm, 0 labels | {r['predictions_shift_to_drift_alarm']}"
                   f"{' (fired before the shift!)' if r['drift_alarm_before_shift'] else ''} | n/a (needs labels) |")
+            print(f"| b: labels after the drift alarm until a retrain is promoted | "
+                  f"{r['labels_alarm_to_promoted_retrain']} | n/a |")
+            print(f"| b: accuracy on shifted inputs at the alarm / after the retrain (v{a.get('final_version')}) | "
+                  f"{a.get('at_alarm', float('nan')):.3f} / {a['after_retrain']:.3f} | n/a |")
         else:
             print(f"| c: false alarms on {r['labelled_samples']:,} stationary labelled samples (served acc "
                   f"{r['served_accuracy']:.3f}) | {r['false_quality_alarms']} quality, {r['false_drift_alarms']} drift "

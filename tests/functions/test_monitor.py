@@ -251,7 +251,8 @@ def test_the_template_grants_the_monitor_only_what_it_uses():
     [policy] = props["Policies"]
     grants = {tuple(s["Action"]): s for s in policy["Statement"]}
     assert set(grants) == {("dynamodb:Scan",), ("dynamodb:Query",), ("s3:GetObject",), ("cloudwatch:PutMetricData",),
-                           ("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState")}
+                           ("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"), ("dynamodb:GetItem",)}
+    assert grants[("dynamodb:GetItem",)]["Resource"] == {"Fn::GetAtt": ["ExperimentsTable", "Arn"]}  # last retrain
     assert grants[("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState")]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"}
     assert grants[("dynamodb:Scan",)]["Resource"] == {"Fn::GetAtt": ["RegistryTable", "Arn"]}
@@ -602,38 +603,68 @@ def test_the_monitor_function_ships_numpy():
 
 # ------------------------------------------------------------------------------------------- re-arm
 
-def summary_with(quality, threshold=0.7, published=True):
+def summary_with(quality, threshold=0.7, published=True, labels=100, drifted=None):
     from evergreen.steps.monitor import DriftSummary, ModelSummary
 
+    drift = DriftSummary(predictions=500, used=500, min_predictions=200, drift_threshold=0.2, drift_share=0.3,
+                         drifted_feature_share=drifted)
     return ModelSummary(model_name="churn", version=2, window_start="", window_minutes=60, min_labels=30,
-                        cooldown_minutes=60, labels=100, other_versions=0, quality=quality, mean_abs_error=None,
-                        threshold=threshold, published=published, metrics=[], drift=DriftSummary.model_construct())
+                        cooldown_minutes=60, labels=labels, other_versions=0, quality=quality, mean_abs_error=None,
+                        threshold=threshold, published=published, metrics=[], drift=drift)
 
 
-def test_a_quality_alarm_stuck_in_alarm_is_rearmed_only_after_the_cooldown_while_quality_stays_low():
+FIRED = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+STUCK = {"StateValue": "ALARM", "StateUpdatedTimestamp": FIRED}
+
+
+def test_a_quality_alarm_stuck_in_alarm_is_rearmed_once_a_retrain_may_run_while_quality_stays_low():
     from evergreen.steps.monitor import rearm_reason
 
-    fired = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-    stuck = {"StateValue": "ALARM", "StateUpdatedTimestamp": fired}
-    later = fired + timedelta(minutes=61)
-    reason = rearm_reason(stuck, summary_with(0.55), 60, later)
-    assert reason and "quality 0.550 is still below 0.7 61 min after this alarm fired (cooldown 60 min)" in reason
-    assert rearm_reason(stuck, summary_with(0.55), 60, fired + timedelta(minutes=59)) is None  # inside the cooldown
-    assert rearm_reason(stuck, summary_with(0.75), 60, later) is None  # recovered: the alarm will clear itself
-    assert rearm_reason(stuck, summary_with(None, published=False), 60, later) is None  # too few labels to judge
-    assert rearm_reason({**stuck, "StateValue": "OK"}, summary_with(0.55), 60, later) is None
+    retrained = FIRED + timedelta(seconds=20)  # the retrain this alarm started (did not recover)
+    later = retrained + timedelta(minutes=61)
+    reason = rearm_reason("quality", STUCK, summary_with(0.55), retrained, later)
+    assert reason and "quality 0.550 is still below 0.7 61 min after this alarm fired, the last retrain started " \
+                      "61 min ago (cooldown 60 min), 100 labels in the window" in reason
+    assert rearm_reason("quality", STUCK, summary_with(0.55), retrained, retrained + timedelta(minutes=59)) is None
+    assert rearm_reason("quality", STUCK, summary_with(0.75), retrained, later) is None  # recovered: it clears itself
+    assert rearm_reason("quality", STUCK, summary_with(None, published=False), retrained, later) is None  # unjudged
+    assert rearm_reason("quality", {**STUCK, "StateValue": "OK"}, summary_with(0.55), retrained, later) is None
+    # the alarm's retrain never ran (a run was in progress): no need to wait a cooldown from the alarm
+    assert rearm_reason("quality", STUCK, summary_with(0.55), None, FIRED + timedelta(minutes=2))
 
 
-def test_the_monitor_rearms_the_stuck_alarm_through_cloudwatch(monitor):
+def test_a_drift_alarm_whose_retrain_waited_for_labels_is_rearmed_when_they_arrive():
+    from evergreen.steps.monitor import rearm_reason
+
+    soon = FIRED + timedelta(minutes=5)
+    long_ago = FIRED - timedelta(hours=3)  # the last retrain: before the drift, outside the cooldown
+    # no labels yet: its retrain was skipped, and re-arming would only skip again
+    assert rearm_reason("drift", STUCK, summary_with(None, published=False, labels=3, drifted=0.6), long_ago, soon) is None
+    reason = rearm_reason("drift", STUCK, summary_with(0.9, labels=40, drifted=0.6), long_ago, soon)
+    assert reason and "60% of the features still drift (alarm at 30%) 5 min after this alarm fired" in reason
+    assert rearm_reason("drift", STUCK, summary_with(0.9, labels=40, drifted=0.1), long_ago, soon) is None  # over
+    assert rearm_reason("drift", STUCK, summary_with(0.9, labels=40, drifted=0.6), FIRED, soon) is None  # cooldown
+
+
+def test_the_monitor_rearms_the_stuck_alarms_through_cloudwatch(monitor):
     from evergreen.steps.monitor import rearm
 
     cw = boto3.client("cloudwatch", region_name=infra.REGION)
-    cw.put_metric_alarm(AlarmName="stack-quality-churn", Namespace="Evergreen", MetricName="PredictionQuality",
-                        Statistic="Average", Period=300, EvaluationPeriods=1, Threshold=0.7,
-                        ComparisonOperator="LessThanThreshold")
-    cw.set_alarm_state(AlarmName="stack-quality-churn", StateValue="ALARM", StateReason="low")
+    for kind, metric, op in (("quality", "PredictionQuality", "LessThanThreshold"),
+                             ("drift", "DriftedFeatureShare", "GreaterThanOrEqualToThreshold")):
+        cw.put_metric_alarm(AlarmName=f"stack-{kind}-churn", Namespace="Evergreen", MetricName=metric,
+                            Statistic="Average", Period=300, EvaluationPeriods=1, Threshold=0.5,
+                            ComparisonOperator=op)
+        cw.set_alarm_state(AlarmName=f"stack-{kind}-churn", StateValue="ALARM", StateReason="low")
     fired = cw.describe_alarms(AlarmNames=["stack-quality-churn"])["MetricAlarms"][0]["StateUpdatedTimestamp"]
-    assert rearm(cw, "stack", summary_with(0.55), fired + timedelta(minutes=5)) is None
-    assert rearm(cw, "stack", summary_with(0.55), fired + timedelta(minutes=61))
+    retrained = fired + timedelta(seconds=10)
+    assert rearm(cw, "stack", summary_with(0.55, drifted=0.6), retrained, fired + timedelta(minutes=5)) is None
+    # both breach: one retrain at a time, so only the quality alarm is re-armed
+    reason = rearm(cw, "stack", summary_with(0.55, drifted=0.6), retrained, fired + timedelta(minutes=61))
+    assert reason.startswith("stack-quality-churn: Evergreen monitor: quality 0.550")
+    state = {a["AlarmName"]: a["StateValue"] for a in cw.describe_alarms(AlarmNamePrefix="stack-")["MetricAlarms"]}
+    assert state == {"stack-quality-churn": "OK", "stack-drift-churn": "ALARM"}
+    reason = rearm(cw, "stack", summary_with(0.9, drifted=0.6), retrained, fired + timedelta(minutes=62))
+    assert reason.startswith("stack-drift-churn: Evergreen monitor: 60% of the features still drift")
     alarm = cw.describe_alarms(AlarmNames=["stack-quality-churn"])["MetricAlarms"][0]
     assert alarm["StateValue"] == "OK" and alarm["StateReason"].startswith("Evergreen monitor: quality 0.550")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import boto3
+import numpy as np
 import pytest
 from moto import mock_aws
 
@@ -168,6 +170,23 @@ def test_a_second_trigger_waits_or_is_skipped_with_its_reason(stores):
         ingest.hold_the_model(stores, "r2", "alarm", "m", SPEC, NOW)
 
 
+def test_a_skipped_alarm_retrain_frees_its_model(stores):
+    """An alarm's retrain skipped after it took the lock (too few labels) must not hold the model for the
+    lock's 2 hours: FinishRun finds the model in the alarm event and releases it."""
+    from evergreen.contracts import FinishInput
+    from evergreen.steps import finish_run
+
+    alarm_event = {"detail-type": "CloudWatch Alarm State Change", "detail": {
+        "alarmName": "stk-drift-m", "state": {"value": "ALARM"},
+        "configuration": {"metrics": [{"metricStat": {"metric": {"dimensions": {"Model": "m"}}}}]}}}
+    assert ingest.parse_trigger(alarm_event) == ("alarm", "m", None)
+    run_records.acquire_lock(stores.experiments, "m", "r1", NOW, timedelta(hours=2))
+    state = {**alarm_event, "error": {"Error": "RetrainSkipped", "Cause": "too few labels"}}
+    finish_run.run(FinishInput(run_id="r1", outcome="skipped", state=state), stores,
+                   cloudwatch=boto3.client("cloudwatch", region_name=REGION))
+    assert run_records.acquire_lock(stores.experiments, "m", "r2", NOW, timedelta(hours=2)) is None
+
+
 def test_an_alarm_inside_the_cooldown_starts_no_second_retrain(stores):
     run_records.mark_retrain(stores.experiments, "m", "r1", NOW)
     spec = spec_with(cooldown_minutes=30)
@@ -179,24 +198,43 @@ def test_an_alarm_inside_the_cooldown_starts_no_second_retrain(stores):
     ingest.hold_the_model(stores, "r4", "upload", "other", spec, NOW)  # uploads have no cooldown
 
 
-def labelled_items(n: int, start: datetime, label: str = "a") -> list[dict]:
-    return [{"prediction_id": f"p{start.minute}-{i}", "model_name": "m", "model_version": 1,
+def labelled_items(n: int, start: datetime, label: str = "a", predicted: str = "a") -> list[dict]:
+    return [{"prediction_id": f"p{start.isoformat()}-{i}", "model_name": "m", "model_version": 1,
              "problem_type": "classification", "created_at": (start + timedelta(seconds=i)).isoformat(),
-             "features": {"x": i}, "prediction": "a", "label": label} for i in range(n)]
+             "features": {"x": i}, "prediction": predicted, "label": label} for i in range(n)]
 
 
 def test_the_retraining_data_policy_decides_which_labels_are_learned(stores):
     from evergreen import prediction_log
 
     prediction_log.write(stores.predictions, labelled_items(40, NOW - timedelta(hours=3), "old"))
-    prediction_log.write(stores.predictions, labelled_items(35, NOW - timedelta(minutes=10), "new"))
-    header, rows = ingest.feedback_rows(stores, spec_with(window_minutes=60), None, NOW)
-    assert header == ["x", "y"] and len(rows) == 35 and {r[-1] for r in rows} == {"new"}  # the window only
-    _, rows = ingest.feedback_rows(stores, spec_with(retrain_data="window", retrain_rows=50), None, NOW)
-    assert len(rows) == 50 and sum(r[-1] == "old" for r in rows) == 15  # the 50 newest
-    with pytest.raises(ingest.RetrainSkipped, match=r"35 labelled predictions of 'm' in the labelled predictions of "
-                                                    r"the last 60 min; a retrain needs at least 36"):
+    prediction_log.write(stores.predictions, labelled_items(35, NOW - timedelta(minutes=10), "new", predicted="new"))
+    # every prediction was right: the errors did not rise, so "feedback" takes the window
+    got = ingest.feedback_rows(stores, spec_with(window_minutes=60, min_labels=30), None, NOW)
+    assert got.header == ["x", "y"] and len(got.rows) == 35 and {r[-1] for r in got.rows} == {"new"}
+    assert got.scope.startswith("the 35 labelled predictions of the last 60 min (the served errors did not rise")
+    got = ingest.feedback_rows(stores, spec_with(retrain_data="window", retrain_rows=50), None, NOW)
+    assert len(got.rows) == 50 and sum(r[-1] == "old" for r in got.rows) == 15  # the 50 newest
+    with pytest.raises(ingest.RetrainSkipped, match=r"'m' has 35 labelled predictions of the last 60 min \(the served "
+                                                    r"errors did not rise among the 75 newest\); a retrain needs at least 36"):
         ingest.feedback_rows(stores, spec_with(min_labels=36), None, NOW)
+
+
+def test_a_retrain_learns_the_new_concept_alone_however_many_old_labels_the_log_holds(stores):
+    from evergreen import prediction_log
+
+    rng = np.random.default_rng(0)
+    start = NOW - timedelta(hours=5)
+    items = labelled_items(2300, start)
+    wrong = np.r_[rng.random(2000) < 0.08, rng.random(300) < 0.35]  # the concept changed at item 2000
+    for item, w in zip(items, wrong, strict=True):
+        item["label"] = "b" if w else "a"
+    prediction_log.write(stores.predictions, items)
+    got = ingest.feedback_rows(stores, spec_with(window_minutes=600, min_labels=100), None, NOW)
+    assert 260 <= len(got.rows) <= 340  # the 300 since the change, give or take where it is seen
+    assert "when the served errors rose from 0.0" in got.scope and "(among the 2300 newest)" in got.scope
+    got = ingest.feedback_rows(stores, spec_with(window_minutes=600, retrain_rows=1000, min_labels=100), None, NOW)
+    assert 260 <= len(got.rows) <= 340  # the look-back is retrain_rows: the rise is found within it too
 
 
 def test_the_all_policy_adds_the_latest_accepted_upload(stores):

@@ -36,6 +36,8 @@ def test_the_demo_runs_on_a_users_own_csv(tmp_path, capsys, monkeypatch):
     assert "FAILED: DataError: " in out and "target column 'progression' not found" in out
     assert "inference still answers from v2" in out
     assert "monitor: DriftedFeatureShare" in out and "drift-diabetes: OK -> ALARM" in out  # inputs alone
+    # the drift alarm starts a retrain (then, once labels arrive, again if the champion still drifts)
+    assert "on the shifted inputs: v2 mean absolute error" in out and "-> v3 mean absolute error" in out
 
 
 def test_data_and_target_go_together():

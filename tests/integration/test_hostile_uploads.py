@@ -24,22 +24,15 @@ from evergreen.spec import dump_spec, parse_spec
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT
+from tests.support.specs import churn_spec
 
 pytestmark = pytest.mark.e2e
 
-SPEC_TEXT = """
-name: churn
-target: churned
-problem_type: classification
-primary_metric: accuracy
-promotion_margin: 0.01
-min_rows: 100
-candidates:
-  - family: logistic_regression
+SPEC_TEXT = churn_spec("churn", """  - family: logistic_regression
     grid: {C: [1.0]}
   - family: decision_tree
     grid: {max_depth: [4]}
-"""
+""")
 SPEC = parse_spec(SPEC_TEXT)
 V1_DATA = make_churn(600, seed=1)
 PROBES = [{k: v for k, v in row.items() if k != "churned"}

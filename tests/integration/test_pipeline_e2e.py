@@ -19,22 +19,15 @@ from evergreen.spec import dump_spec, parse_spec
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT
+from tests.support.specs import churn_spec
 
 pytestmark = pytest.mark.e2e
 
-SPEC = parse_spec("""
-name: churn
-target: churned
-problem_type: classification
-primary_metric: accuracy
-promotion_margin: 0.01
-min_rows: 100
-candidates:
-  - family: logistic_regression
+SPEC = parse_spec(churn_spec("churn", """  - family: logistic_regression
     grid: {C: [1.0]}
   - family: decision_tree
     grid: {max_depth: [4]}
-""")
+"""))
 
 
 @pytest.fixture(scope="module")

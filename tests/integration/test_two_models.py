@@ -12,21 +12,13 @@ from evergreen.local.demo import _records, quality_alarm_name
 from evergreen.local.stack import LocalStack
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT
+from tests.support.specs import churn_spec
 
 pytestmark = pytest.mark.e2e
 
-SPEC = """
-name: {name}
-target: churned
-problem_type: classification
-primary_metric: accuracy
-promotion_margin: 0.01
-min_rows: 100
-candidates:
-  - family: logistic_regression
-    grid: {{C: [1.0]}}
-monitoring: {{quality_threshold: {threshold}, min_labels: 50}}
-"""
+def spec(name: str, threshold: float) -> str:
+    return churn_spec(name, "  - family: logistic_regression\n    grid: {C: [1.0]}\n",
+                      f"monitoring: {{quality_threshold: {threshold}, min_labels: 50}}\n")
 
 
 def test_each_model_has_its_own_alarms_and_an_alarm_retrains_only_its_model():
@@ -34,7 +26,7 @@ def test_each_model_has_its_own_alarms_and_an_alarm_retrains_only_its_model():
         env.setenv("CHAMPION_TTL_SECONDS", "0")
         s3, bucket = stack.client("s3"), stack.outputs["DataBucketName"]
         for name, threshold in (("alpha", 0.7), ("beta", 0.6)):
-            s3.put_object(Bucket=bucket, Key=f"specs/{name}.yaml", Body=SPEC.format(name=name, threshold=threshold))
+            s3.put_object(Bucket=bucket, Key=f"specs/{name}.yaml", Body=spec(name, threshold))
             known = len(stack.list_executions())
             s3.put_object(Bucket=bucket, Key=f"uploads/{name}/v1.csv", Body=make_churn(600, seed=1))
             execution = stack.wait_for_execution(stack.wait_for_new_execution(known)["executionArn"], timeout=300)

@@ -93,8 +93,9 @@ def test_prepare_the_real_template(project, aws):
 
     # No alarm in the template (promote puts each model's); the rule matches them by name prefix.
     assert list(prepared.deferred) == []
-    pattern = resources["PipelineStateMachineQualityAlarm"]["Properties"]["EventPattern"]
-    assert pattern["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AWS::StackName}-quality-"}}]
+    pattern = resources["PipelineStateMachineModelAlarm"]["Properties"]["EventPattern"]
+    assert pattern["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AWS::StackName}-quality-"}},
+                                              {"prefix": {"Fn::Sub": "${AWS::StackName}-drift-"}}]
     assert set(prepared.buckets) == {"DataBucket", "ArtifactsBucket"}
     assert prepared.buckets["DataBucket"]["NotificationConfiguration"]["EventBridgeConfiguration"]
 

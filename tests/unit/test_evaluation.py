@@ -80,3 +80,7 @@ def test_a_challenger_no_better_than_guessing_on_the_champions_data_is_implausib
     worse = ReferenceScore(dataset_version="ds-1", challenger_score=0.9, baseline_score=0.7)  # log loss: lower is better
     assert not decide(metric="log_loss", higher_is_better=False, margin=0.0, challenger=0.2, baseline=0.7,
                       champion=champ(0.5), reference=worse).promote
+    # the inputs moved on from the champion's split (a covariate shift): that split gates nothing
+    moved = flipped.model_copy(update={"drifted_feature_share": 0.75, "applies": False})
+    assert decide(metric="accuracy", higher_is_better=True, margin=0.01, challenger=0.96, baseline=0.6,
+                  champion=champ(0.5), reference=moved).promote

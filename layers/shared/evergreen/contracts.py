@@ -132,6 +132,11 @@ class ReferenceScore(_Model):
     dataset_version: str
     challenger_score: float
     baseline_score: float
+    # the share of features of that split that drifted from this run's training data (PSI above the
+    # spec's monitoring.drift_threshold): at the spec's drift_share or more, the inputs moved on and
+    # the old split no longer says what is plausible, so it gates nothing (`applies` False)
+    drifted_feature_share: float | None = None
+    applies: bool = True
 
 
 class Decision(_Model):

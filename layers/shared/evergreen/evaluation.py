@@ -32,8 +32,9 @@ def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: fl
     declares (`breaking`); a champion that cannot score the data is never replaced otherwise.
     Plausibility: a challenger that is no better than the trivial baseline on the champion's own
     test split (`reference`) learned labels that contradict the champion's data (a flipped or wrong
-    label column wins on its own test split): it is never promoted."""
-    if reference is not None and improvement(reference.challenger_score, reference.baseline_score, higher_is_better) <= 0:
+    label column wins on its own test split): it is never promoted, unless the inputs moved on from
+    that split (`reference.applies` False: a covariate shift, which the old split cannot judge)."""
+    if reference is not None and reference.applies and improvement(reference.challenger_score, reference.baseline_score, higher_is_better) <= 0:
         return Decision(promote=False, reason=(
             f"implausible challenger: its {metric} on the test split champion v{champion.version if champion else '?'} "
             f"was validated on (dataset {reference.dataset_version}) is {reference.challenger_score:.4f}, no better "

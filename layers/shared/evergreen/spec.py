@@ -165,10 +165,10 @@ class MonitoringSpec(_Strict):
     min_predictions: int = Field(200, ge=10, le=1_000_000)  # drift is published only with this many predictions
     drift_threshold: float = Field(0.2, gt=0, le=10)  # a feature drifted when its PSI against training exceeds this
     drift_share: float = Field(0.3, gt=0, le=1)  # the drift alarm fires when this share of features drifted
-    cooldown_minutes: int = Field(60, ge=0, le=10080)  # after a retrain, quality alarms start no other for this long
-    # what a retrain on a quality alarm learns from: "feedback" = the labelled predictions of the last
-    # window_minutes; "window" = the retrain_rows newest labelled predictions; "all" = the latest accepted
-    # upload plus the labelled predictions of the last window_minutes
+    cooldown_minutes: int = Field(60, ge=0, le=10080)  # after a retrain, alarms start no other for this long
+    # what a retrain on an alarm learns from: "feedback" = the labelled predictions since the served errors
+    # rose, found among the retrain_rows newest (else those of the last window_minutes); "window" = the
+    # retrain_rows newest labelled predictions; "all" = the latest accepted upload plus what "feedback" takes
     retrain_data: Literal["feedback", "window", "all"] = "feedback"
     retrain_rows: int = Field(5000, ge=10, le=1_000_000)
 

@@ -99,7 +99,7 @@ def user_data(path: Path, target: str, model: str) -> StoryData:
     to_csv = lambda rs: _csv(header, rs)  # noqa: E731
     return StoryData(spec, to_csv(train_rows), _records(to_csv(live_rows[:half]), target),
                      _records(to_csv(shifted[half:]), target),
-                     to_csv(live_rows[:half] + shifted[half:]), shift)  # the recent world v2 learned from
+                     to_csv(shifted[half:]), shift)  # the world since the shift, which v2 learned
 
 
 def _segment(header: list[str], rows: list[list[str]], target: int, share: float):
@@ -263,6 +263,28 @@ class Story:
                 raise RuntimeError(f"/feedback accepted {fb['accepted']} of {len(chunk)} labels: {fb}")
         return versions
 
+    def feedback_all(self, predictions: list[dict], pairs: list[tuple[dict, Any]]) -> None:
+        """The ground truth of each prediction, 100 labels a request."""
+        items = [{"prediction_id": p["prediction_id"], "label": truth} for p, (_, truth) in zip(predictions, pairs)]
+        for i in range(0, len(items), 100):
+            fb = self.feedback(items[i:i + 100])
+            if fb["accepted"] != len(items[i:i + 100]):
+                raise RuntimeError(f"/feedback accepted {fb['accepted']} of {len(items[i:i + 100])} labels: {fb}")
+
+    def served_quality(self, pairs: list[tuple[dict, Any]]) -> tuple[float, int, str]:
+        """(quality, the version that served, how it reads) of fresh predictions, no feedback sent:
+        accuracy for a classifier, minus the mean absolute error for a regressor (higher is better)."""
+        right, errors, version = 0, 0.0, 0
+        for i in range(0, len(pairs), 100):
+            out = self.predict([r for r, _ in pairs[i:i + 100]])
+            for p, (_, truth) in zip(out["predictions"], pairs[i:i + 100]):
+                right += p["prediction"] == truth
+                errors += abs(float(p["prediction"]) - float(truth)) if self.d.spec.problem_type == "regression" else 0
+            version = out["model_version"]
+        if self.d.spec.problem_type == "regression":
+            return -errors / len(pairs), version, f"mean absolute error {errors / len(pairs):.4g}"
+        return right / len(pairs), version, f"accuracy {right / len(pairs):.3f}"
+
     def champion(self) -> int | None:
         from evergreen import registry
 
@@ -295,14 +317,16 @@ class Story:
             self.n.say(f"[{minute}] alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
         return summary, changes
 
-    def tick_drift(self) -> tuple[dict, list[Any]]:
-        """One schedule period for the drift alarm: the monitor's drift summary and the alarm's changes."""
+    def tick_both(self) -> tuple[dict, list[Any]]:
+        """One schedule period: the monitor's summary of this model and both its alarms' changes."""
         self.clock = max(self.clock + self.period, datetime.now(UTC))
         runs = self.stack.tick_schedules(self.clock)
         [answer] = [r.payload for r in runs if isinstance(r.payload, dict) and "models" in r.payload]
         [summary] = [m for m in answer["models"] if m["model_name"] == self.model]
-        name = self.alarm_name.replace(f"-{alarms.QUALITY}-", f"-{alarms.DRIFT}-")
-        return summary["drift"], [c for c in self.stack.tick_alarms(self.clock) if c.alarm_name == name]
+        names = {self.alarm_name, self.alarm_name.replace(f"-{alarms.QUALITY}-", f"-{alarms.DRIFT}-")}
+        if summary.get("rearmed"):
+            self.n.say(f"monitor re-armed {summary['rearmed']}")
+        return summary, [c for c in self.stack.tick_alarms(self.clock) if c.alarm_name in names]
 
     def tick_until(self, wanted: str, traffic: list[tuple[dict, Any]] | None = None, max_ticks: int = 20) -> dict:
         """Tick (monitor, then alarm) until the alarm reaches `wanted`; labelled traffic keeps flowing meanwhile.
@@ -330,7 +354,8 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     n.chapter("1. A user uploads a CSV: S3 -> EventBridge -> Step Functions")
     s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.spec).encode())
     n.say(f"spec at s3://{bucket}/specs/{s.model}.yaml: target {story.spec.target!r}, "
-          f"{story.spec.problem_type}, metric {story.spec.primary_metric}, margin {story.spec.promotion_margin}")
+          f"{story.spec.problem_type}, metric {story.spec.primary_metric}, margin {story.spec.promotion_margin}; "
+          "monitoring.cooldown_minutes 0, since this story puts hours of traffic into a minute (default 60)")
     key = s.upload("initial.csv", story.initial)
     n.say(f"uploaded s3://{bucket}/{key} ({len(story.initial):,} bytes)")
     first = s.report_run(s.next_execution())
@@ -384,24 +409,41 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     n.say(f"inference still answers from v{still['model_version']} (champion v{s.champion()})")
     _expect(still["model_version"] == 2, "the champion changed after failed runs", still)
 
-    n.chapter("7. The inputs shift, before any label: the monitor sees drift and the drift alarm fires")
-    originals = [record for record, _ in (story.live_after * 3)[:1000]]
-    shifted = [_shift_numbers(record) for record in originals]
-    if shifted == originals:
+    n.chapter("7. The inputs shift, before any label: the drift alarm fires; retraining follows once labels arrive")
+    pairs = [(_shift_numbers(record), truth) for record, truth in (story.live_after * 3)[:1000]]
+    if all(shifted == original for (shifted, _), (original, _) in zip(pairs, story.live_after * 3)):
         n.say("the data has no numeric feature to shift: skipped")
     else:
-        flagged = sum(len([p for p in s.predict(shifted[i:i + 100])["predictions"] if p.get("flags")])
-                      for i in range(0, len(shifted), 100))
-        n.say(f"{len(shifted)} predictions of inputs scaled x3 + 10, no labels: {flagged} answered with plausibility flags")
-        drift, changes = s.tick_drift()
+        served = [p for i in range(0, len(pairs), 100) for p in s.predict([r for r, _ in pairs[i:i + 100]])["predictions"]]
+        flagged = sum(bool(p.get("flags")) for p in served)
+        n.say(f"{len(served)} predictions of inputs scaled x3 + 10, no labels: {flagged} answered with plausibility flags")
+        summary, changes = s.tick_both()
+        drift = summary["drift"]
         top = sorted(drift["features"].items(), key=lambda kv: -(kv[1].get("psi") or 0))[:3]
         n.say(f"monitor: DriftedFeatureShare {drift['drifted_feature_share']:.2f} (PSI above "
               f"{drift['drift_threshold']:g}: " + ", ".join(f"{k} {v['psi']:.2f}" for k, v in top) + "), "
               f"OutOfRangeRate {drift['out_of_range_rate']:.2f}, PredictionDrift {drift['prediction_drift']:.2f}")
         for change in changes:
             n.say(f"alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
-        _expect(any(c.state == "ALARM" for c in changes), "the drift alarm did not fire", drift)
-        n.say("the drift alarm notifies; no label has arrived yet, so nothing is retrained on these inputs")
+        _expect(any(c.state == "ALARM" and "-drift-" in c.alarm_name for c in changes), "the drift alarm did not fire", drift)
+        before = s.served_quality(pairs[:300])
+        n.say("each ALARM starts a run; this one has no label of the shifted inputs yet, so it learns from the "
+              "labels it has (and is promoted only if better)")
+        for _ in [c for c in changes if c.state == "ALARM"]:
+            s.report_run(s.next_execution())  # its retrain has no label of the shifted inputs yet
+        s.feedback_all(served, pairs)
+        n.say(f"{len(served)} labels of the shifted inputs arrive via /feedback")
+        for _ in range(5):
+            summary, changes = s.tick_both()
+            for change in changes:
+                n.say(f"alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
+            runs = [s.report_run(s.next_execution()) for c in changes if c.state == "ALARM"]
+            if any(r.get("status") == "PROMOTED" for r in runs):
+                break
+        after = s.served_quality(pairs[:300])
+        n.say(f"on the shifted inputs: v{before[1]} {before[2]} -> v{after[1]} {after[2]}")
+        _expect(after[1] > before[1] and after[0] > before[0], "no retrain learned the shifted inputs",
+                {"before": before, "after": after})
 
     n.chapter("Done: the loop closed without a person")
     n.say(f"registry: champion v{s.champion()}; raw uploads kept in s3://{bucket}/uploads/{s.model}/ (versioned)")
@@ -425,6 +467,8 @@ def run(args: argparse.Namespace) -> int:
     story = user_data(args.data, args.target, args.model) if args.data else example_data()
     if not args.data and args.model != story.spec.name:
         story.spec = story.spec.model_copy(update={"name": args.model})
+    # the story puts hours of traffic into a minute: no cooldown between retrains (the default is 60 min)
+    story.spec = story.spec.model_copy(update={"monitoring": story.spec.monitoring.model_copy(update={"cooldown_minutes": 0})})
 
     import os
 

@@ -3,10 +3,13 @@
 Promote puts them (PutMetricAlarm is an upsert) with every promotion, before the champion moves, so
 every model in a stack has its own alarms and a spec change takes effect with the next champion:
   - ``<prefix>-quality-<model>``: PredictionQuality (published by the monitor from stored labels)
-    below ``monitoring.quality_threshold``. The pipeline's EventBridge rule matches every alarm whose
-    name starts with ``<prefix>-quality-`` and retrains the model named by its Model dimension.
-  - ``<prefix>-drift-<model>``: DriftedFeatureShare at or above ``monitoring.drift_share``. It notifies;
-    retraining on inputs alone needs a retraining data policy that can use unlabelled data.
+    below ``monitoring.quality_threshold``.
+  - ``<prefix>-drift-<model>``: DriftedFeatureShare at or above ``monitoring.drift_share``: the inputs
+    moved, before any label says whether the model suffers.
+The pipeline's EventBridge rule matches every alarm whose name starts with ``<prefix>-quality-`` or
+``<prefix>-drift-`` and retrains the model named by its Model dimension; ingest guards the retrain (it
+needs monitoring.min_labels labels: after a drift alarm it waits for them, and the monitor re-arms the
+alarm once they are there).
 Both average one monitor period and treat missing data as not breaching (no traffic is no alarm).
 """
 
@@ -22,6 +25,15 @@ DRIFT = "drift"
 
 def alarm_name(prefix: str, kind: str, model: str) -> str:
     return f"{prefix}-{kind}-{model}"
+
+
+def model_of(detail: dict[str, Any]) -> str | None:
+    """The model an "Alarm State Change" event is about: its metric's Model dimension, or None."""
+    for metric in (detail.get("configuration") or {}).get("metrics") or []:
+        dims = ((metric.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {}
+        if dims.get("Model"):
+            return str(dims["Model"])
+    return None
 
 
 def model_alarms(*, prefix: str, model: str, monitoring: MonitoringSpec, namespace: str, period_seconds: int,
@@ -40,5 +52,6 @@ def model_alarms(*, prefix: str, model: str, monitoring: MonitoringSpec, namespa
          "Statistic": "Maximum", "Threshold": monitoring.drift_share,
          "ComparisonOperator": "GreaterThanOrEqualToThreshold",
          "AlarmDescription": (f"At least {monitoring.drift_share:.0%} of {model}'s features drifted from training "
-                              f"(PSI above {monitoring.drift_threshold:g} over the last {monitoring.window_minutes} min).")},
+                              f"(PSI above {monitoring.drift_threshold:g} over the last {monitoring.window_minutes} min): "
+                              "retraining starts once labels of the drifted inputs arrive.")},
     ]

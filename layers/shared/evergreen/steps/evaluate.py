@@ -12,10 +12,11 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from evergreen import data, metrics, registry, training
-from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult, ReferenceScore
+from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult, ReferenceScore, RunContext
 from evergreen.data_contract import breaking_changes
 from evergreen.errors import ChampionIntegrityError
 from evergreen.evaluation import rank_trials
+from evergreen.monitoring import drift
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.steps.common import load_pipeline, load_split, score_onnx
 from evergreen.storage import Stores, dataset_prefix
@@ -47,25 +48,29 @@ def champion_score(stores: Stores, alias: dict, test: data.Frame, schema: Column
     return ChampionScore(**base, test_score=score_onnx(onnx, test, champ_cols, metric))
 
 
-def reference_score(stores: Stores, model_name: str, alias: dict, pipeline, schema: ColumnSchema,
-                    metric: str) -> ReferenceScore | None:
+def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline) -> ReferenceScore | None:
     """The challenger on the test split of the dataset the champion was validated on, for classifiers
-    whose contract the champion shares (see evaluation.decide). Regression is not gated: a level
-    shift of the target is a real drift that the old split would call implausible."""
+    whose contract the champion shares (see evaluation.decide), and how far that split's inputs
+    drifted from this run's training data. Regression is not gated: a level shift of the target is a
+    real drift that the old split would call implausible."""
+    schema, metric, monitoring = run.dataset.columns, run.spec.primary_metric, run.spec.monitoring
     if schema.problem_type != "classification" or not alias.get("dataset_version"):
         return None
     if ColumnSchema.model_validate(alias["columns"]) != schema:
         return None
-    key = dataset_prefix(model_name, alias["dataset_version"]) + "test.csv"
+    key = dataset_prefix(run.model_name, alias["dataset_version"]) + "test.csv"
     try:
         reference = data.frame_from_csv(stores.get_bytes(stores.artifacts_bucket, key), schema, source=key)
     except ClientError as exc:
         raise ChampionIntegrityError(f"the test split champion v{alias['version']} was validated on cannot be read: "
                                      f"s3://{stores.artifacts_bucket}/{key} ({exc.response['Error']['Code']})") from None
+    profile = stores.get_json(stores.artifacts_bucket, run.dataset.profile_key)["profile"]
+    share = drift.input_drift(profile, reference.columns, monitoring.drift_threshold).drifted_share
     return ReferenceScore(
         dataset_version=alias["dataset_version"],
         challenger_score=float(training.evaluate_pipeline(pipeline, reference, schema, metric)),
         baseline_score=float(metrics.baseline_score(metric, reference.target, reference.target, schema.classes)),
+        drifted_feature_share=share, applies=share is None or share < monitoring.drift_share,
     )
 
 
@@ -84,7 +89,7 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
     champion = reference = None
     if alias is not None:
         champion = champion_score(stores, alias, test, schema, metric)
-        reference = reference_score(stores, inp.run.model_name, alias, pipeline, schema, metric)
+        reference = reference_score(stores, inp.run, alias, pipeline)
     if not np.isfinite(challenger):
         raise ValueError(f"challenger {best.candidate_id} scored {challenger} on the test split")
 

@@ -17,6 +17,7 @@ import boto3
 from evergreen import run_records
 from evergreen.contracts import FinishInput, FinishResult
 from evergreen.errors import clean_cause
+from evergreen.monitoring import alarms
 from evergreen.storage import Stores, model_from_upload_key
 
 
@@ -32,8 +33,11 @@ def model_name_of(state: dict[str, Any]) -> str | None:
     run = state.get("run") or {}
     if run.get("model_name"):
         return run["model_name"]
-    key = ((state.get("detail") or {}).get("object") or {}).get("key")
-    return model_from_upload_key(key) if key else state.get("model_name")
+    detail = state.get("detail") or {}
+    key = (detail.get("object") or {}).get("key")
+    if key:
+        return model_from_upload_key(key)
+    return alarms.model_of(detail) or state.get("model_name")  # an alarm's retrain, or a manual start
 
 
 def outcome_reason(inp: FinishInput) -> str:

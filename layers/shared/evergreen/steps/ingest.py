@@ -5,11 +5,12 @@ Triggers:
     Folder markers, empty objects and hidden or marker files (".x", "_SUCCESS") are not data: the
     run ends SKIPPED (IgnoredUpload). A second delivery of the same object version (S3 events are
     at-least-once) ends SKIPPED too (DuplicateUpload): it trains nothing.
-  - CloudWatch "Alarm State Change" to ALARM on the model's quality alarm: the data is what the spec's
-    retraining policy takes (monitoring.retrain_data: the labelled predictions of the window, the N
-    newest, or the latest accepted upload plus them); fewer than monitoring.min_labels labels, a
-    retrain inside monitoring.cooldown_minutes of the last one, or a run of the model in progress
-    end the run SKIPPED (RetrainSkipped) with the reason.
+  - CloudWatch "Alarm State Change" to ALARM on the model's quality or drift alarm: the data is what
+    the spec's retraining policy takes (monitoring.retrain_data, see `feedback_rows`: the labelled
+    predictions since the served errors rose, else those of the window; the N newest; or the latest
+    accepted upload plus the first); fewer than monitoring.min_labels labels, a retrain inside
+    monitoring.cooldown_minutes of the last one, or a run of the model in progress end the run
+    SKIPPED (RetrainSkipped) with the reason.
 At most one run per model holds it at a time: an upload that finds another run waits (RunInProgress,
 retried by the state machine). Before any training the data is checked against the model's locked data contract
 (evergreen.data_contract): a violation fails the run with a DataError listing every difference.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import posixpath
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
@@ -33,11 +36,11 @@ from evergreen.contracts import ContractInfo, DatasetRef, IngestInput, RunContex
 from evergreen.csvfile import read_csv
 from evergreen.data_contract import DataContract
 from evergreen.errors import ChampionIntegrityError, DataError
+from evergreen.monitoring import alarms, changepoint, quality
 from evergreen.monitoring.profile import profile
 from evergreen.spec import ModelSpec, SpecError, expand_candidates, parse_spec
 from evergreen.storage import Stores, dataset_prefix, model_from_upload_key, quarantine_key, spec_keys
 
-FEEDBACK_ROWS_MAX = 50_000
 MAX_NOTICES = 50
 LOCK_TTL = timedelta(hours=2)  # longer than any run: a run that died without FinishRun frees its model then
 
@@ -96,10 +99,9 @@ def parse_trigger(event: dict[str, Any]) -> tuple[str, str, SourceObject | None]
         state = (detail.get("state") or {}).get("value")
         if state != "ALARM":
             raise TriggerError(f"alarm {detail.get('alarmName')!r} is {state}, not ALARM")
-        for metric in (detail.get("configuration") or {}).get("metrics") or []:
-            dims = ((metric.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {}
-            if dims.get("Model"):
-                return "alarm", dims["Model"], None
+        model = alarms.model_of(detail)
+        if model:
+            return "alarm", model, None
         raise TriggerError(f"alarm {detail.get('alarmName')!r} has no Model dimension to retrain")
     if "model_name" in event:  # manual start: {"model_name": ..., "source": {"bucket", "key"}}
         source = SourceObject.model_validate(event["source"]) if event.get("source") else None
@@ -132,27 +134,69 @@ def read_upload(stores: Stores, source: SourceObject) -> bytes:
         raise
 
 
-def feedback_rows(stores: Stores, spec: ModelSpec, contract: DataContract | None,
-                  now: datetime) -> tuple[list[str], list[list[str]]]:
+@dataclass(frozen=True)
+class Feedback:
+    header: list[str]
+    rows: list[list[str]]
+    scope: str  # which labelled predictions were taken, and why
+
+
+def errors_of(items: list[dict[str, Any]]) -> list[float]:
+    """Each labelled prediction's error (1 - right for a classifier, |error| for a regressor; NaN when
+    it cannot be scored): the series `changepoint.rise` reads."""
+    out = []
+    for item in items:
+        try:
+            s = quality.score(quality.problem_type_of(item), item.get("prediction"), item["label"], None)
+        except (TypeError, ValueError):
+            out.append(math.nan)
+            continue
+        out.append(1.0 - s.quality if s.quality is not None else float(s.abs_error))  # type: ignore[arg-type]
+    return out
+
+
+def since_the_rise(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], changepoint.Rise | None]:
+    """The labelled predictions (newest first) from the most significant rise of their errors on
+    (the new concept), or all of them and None when the errors did not rise. Pure."""
+    ordered = items[::-1]  # oldest first
+    scored = [(item, e) for item, e in zip(ordered, errors_of(ordered)) if not math.isnan(e)]
+    found = changepoint.rise([e for _, e in scored])
+    if found is None:
+        return items, None
+    start = scored[found.index][0]["created_at"]
+    return [item for item in items if item["created_at"] >= start], found
+
+
+def feedback_rows(stores: Stores, spec: ModelSpec, contract: DataContract | None, now: datetime) -> Feedback:
     """The labelled predictions the spec's retraining data policy takes, as CSV-like rows (features as
-    served + the label): "feedback" and "all" the last monitoring.window_minutes, "window" the
-    monitoring.retrain_rows newest. Every contract column is a column, even one no request sent."""
+    served + the label). "window": the monitoring.retrain_rows newest. "feedback" and "all": among
+    those, the ones from where the served errors rose (evergreen.monitoring.changepoint: the new
+    concept alone, however many labels of the old one the log holds); when they did not rise (a
+    shift of the inputs that did not hurt yet), the ones of the last monitoring.window_minutes.
+    Every contract column is a column, even one no request sent."""
     policy = spec.monitoring
-    if policy.retrain_data == "window":
-        items = list(prediction_log.labelled(stores.predictions, spec.name, limit=policy.retrain_rows))
-        scope = f"the {policy.retrain_rows} newest labelled predictions"
+    recent = list(prediction_log.labelled(stores.predictions, spec.name, limit=policy.retrain_rows))
+    if not recent:
+        items, scope = [], "no labelled prediction yet"
+    elif policy.retrain_data == "window":
+        items, scope = recent, f"the {len(recent)} newest labelled predictions (at most {policy.retrain_rows})"
     else:
-        since = (now - timedelta(minutes=policy.window_minutes)).isoformat(timespec="milliseconds")
-        items = list(prediction_log.labelled(stores.predictions, spec.name, since=since, limit=FEEDBACK_ROWS_MAX))
-        scope = f"the labelled predictions of the last {policy.window_minutes} min"
+        items, found = since_the_rise(recent)
+        if found is not None:
+            scope = (f"the {len(items)} labelled predictions since {items[-1]['created_at']}, when the served "
+                     f"errors rose from {found.before:.3g} to {found.after:.3g} (among the {len(recent)} newest)")
+        else:
+            since = (now - timedelta(minutes=policy.window_minutes)).isoformat(timespec="milliseconds")
+            items = [item for item in recent if item["created_at"] >= since]
+            scope = (f"the {len(items)} labelled predictions of the last {policy.window_minutes} min (the served "
+                     f"errors did not rise among the {len(recent)} newest)")
     if len(items) < policy.min_labels:
-        raise RetrainSkipped(f"{len(items)} labelled predictions of {spec.name!r} in {scope}; a retrain needs at "
-                             f"least {policy.min_labels} (monitoring.min_labels)")
+        raise RetrainSkipped(f"{spec.name!r} has {scope.removeprefix('the ')}; a retrain needs at least "
+                             f"{policy.min_labels} (monitoring.min_labels)")
     expected = contract.columns.numeric + contract.columns.categorical if contract else []
     names = sorted(({name for item in items for name in (item.get("features") or {})} | set(expected)) - {spec.target})
-    header = [*names, spec.target]
     rows = [[_cell((item.get("features") or {}).get(f)) for f in names] + [_cell(item["label"])] for item in items]
-    return header, sorted(rows)  # same feedback -> same dataset (and version), whatever order the index returned
+    return Feedback([*names, spec.target], sorted(rows), scope)  # same labels -> same dataset version, whatever the order
 
 
 def with_latest_upload(stores: Stores, model: str, header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
@@ -245,12 +289,14 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
     hold_the_model(stores, inp.run_id, trigger, model, spec, now)
 
     contract = load_contract(stores, model)
+    learned_from: list[str] = []
     if source is not None:
         name = f"s3://{source.bucket}/{source.key}"
         header, rows = read_csv(read_upload(stores, source), source=name)
     else:
-        name = f"the labelled predictions of {model!r}"
-        header, rows = feedback_rows(stores, spec, contract, now)
+        feedback = feedback_rows(stores, spec, contract, now)
+        learned_from.append(f"learned from {feedback.scope}")
+        name, header, rows = f"{feedback.scope} of {model!r}", feedback.header, feedback.rows
         if spec.monitoring.retrain_data == "all":
             name = f"the latest upload and {name}"
             header, rows = with_latest_upload(stores, model, header, rows)
@@ -304,6 +350,6 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
                            validation_key=keys["validation"], test_key=keys["test"], profile_key=profile_key,
                            rows=rows_, columns=schema, quarantine_key=quarantine),
         contract=ContractInfo(version=plan.version, previous=plan.previous, changes=plan.changes,
-                              breaking=plan.breaking, notices=notices_of(plan, report, fresh)),
+                              breaking=plan.breaking, notices=learned_from + notices_of(plan, report, fresh)),
         candidates=expand_candidates(spec),
     )

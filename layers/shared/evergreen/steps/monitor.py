@@ -38,7 +38,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from evergreen import prediction_log, registry
+from evergreen import prediction_log, registry, run_records
 from evergreen.monitoring import alarms, drift
 from evergreen.monitoring.quality import window_quality
 from evergreen.spec import MonitoringSpec
@@ -107,7 +107,7 @@ class ModelSummary(BaseModel):
     metrics: list[str]  # every metric name published for this model (quality and drift)
     reason: str | None = None  # why PredictionQuality was not published
     drift: DriftSummary
-    rearmed: str | None = None  # why this run set the model's quality alarm back to OK (see rearm_reason)
+    rearmed: str | None = None  # the alarm this run set back to OK, and why (see rearm_reason)
 
 
 class MonitorResult(BaseModel):
@@ -324,31 +324,56 @@ def load_profile(stores: Stores, champion: Mapping[str, Any]) -> tuple[dict[str,
         return None, f"the training profile s3://{stores.artifacts_bucket}/{key} is not JSON ({exc})"
 
 
-def rearm_reason(alarm: Mapping[str, Any], summary: ModelSummary, cooldown_minutes: int, now: datetime) -> str | None:
-    """Why a quality alarm stuck in ALARM should be set back to OK, or None. EventBridge only sees
-    state changes: an alarm that stays in ALARM while quality stays below the floor (the retrain it
-    started was skipped, failed, or did not recover) would never start another. Once the cooldown has
-    passed since it fired, setting it to OK lets CloudWatch's next evaluation fire it again. Pure."""
-    if alarm.get("StateValue") != "ALARM" or not summary.published or summary.quality is None:
+def still_breaching(kind: str, summary: ModelSummary) -> str | None:
+    """What still holds the model's `kind` alarm's condition in this window, or None. Pure."""
+    if kind == alarms.QUALITY:
+        if summary.published and summary.quality is not None and summary.threshold is not None \
+                and summary.quality < summary.threshold:
+            return f"quality {summary.quality:.3f} is still below {summary.threshold:g}"
         return None
-    if summary.threshold is None or summary.quality >= summary.threshold:
-        return None
-    fired = alarm["StateUpdatedTimestamp"]
-    if now - fired < timedelta(minutes=cooldown_minutes):
-        return None
-    return (f"Evergreen monitor: quality {summary.quality:.3f} is still below {summary.threshold:g} "
-            f"{(now - fired).total_seconds() / 60:.0f} min after this alarm fired (cooldown {cooldown_minutes} min): "
-            "re-armed so the next evaluation can start a retrain")
+    share = summary.drift.drifted_feature_share
+    if share is not None and share >= summary.drift.drift_share:
+        return f"{share:.0%} of the features still drift (alarm at {summary.drift.drift_share:.0%})"
+    return None
 
 
-def rearm(cloudwatch: Any, prefix: str, summary: ModelSummary, now: datetime) -> str | None:
-    name = alarms.alarm_name(prefix, alarms.QUALITY, summary.model_name)
-    found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])["MetricAlarms"]
-    reason = rearm_reason(found[0], summary, summary.cooldown_minutes, now) if found else None
-    if reason:
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=reason)
-        log.info("quality alarm re-armed", extra={"model": summary.model_name, "alarm": name, "reason": reason})
-    return reason
+def rearm_reason(kind: str, alarm: Mapping[str, Any], summary: ModelSummary, last_retrain: datetime | None,
+                 now: datetime) -> str | None:
+    """Why an alarm stuck in ALARM should be set back to OK, or None. EventBridge only sees state
+    changes: an alarm that stays in ALARM (the retrain it started was skipped for too few labels or a
+    run in progress, or did not recover) would never start another, and the loop would stop. Once a
+    retrain may run (the cooldown has passed since the last one, and the window holds min_labels
+    labels of the champion), setting it to OK lets the next evaluation fire it again. Pure."""
+    if alarm.get("StateValue") != "ALARM":
+        return None
+    breach = still_breaching(kind, summary)
+    if breach is None or summary.labels < summary.min_labels:
+        return None
+    cooldown = timedelta(minutes=summary.cooldown_minutes)
+    if last_retrain is not None and now - last_retrain < cooldown:
+        return None
+    since = ("no retrain since" if last_retrain is None else
+             f"the last retrain started {(now - last_retrain).total_seconds() / 60:.0f} min ago (cooldown "
+             f"{summary.cooldown_minutes} min)")
+    return (f"Evergreen monitor: {breach} {(now - alarm['StateUpdatedTimestamp']).total_seconds() / 60:.0f} min after "
+            f"this alarm fired, {since}, {summary.labels} labels in the window: re-armed so the next evaluation "
+            "can start a retrain")
+
+
+def rearm(cloudwatch: Any, prefix: str, summary: ModelSummary, last_retrain: datetime | None,
+          now: datetime) -> str | None:
+    """Re-arm one of the model's stuck alarms (see rearm_reason), the quality alarm first: one retrain
+    at a time is all the model can take -> why, or None."""
+    names = {alarms.alarm_name(prefix, kind, summary.model_name): kind for kind in (alarms.QUALITY, alarms.DRIFT)}
+    found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(
+        AlarmNames=list(names), AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
+    for name, kind in names.items():
+        reason = rearm_reason(kind, found[name], summary, last_retrain, now) if name in found else None
+        if reason:
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=reason)
+            log.info("alarm re-armed", extra={"model": summary.model_name, "alarm": name, "reason": reason})
+            return f"{name}: {reason}"
+    return None
 
 
 def run(inp: MonitorInput, stores: Stores, cloudwatch: Any, settings: MonitorSettings) -> MonitorResult:
@@ -379,7 +404,8 @@ def run(inp: MonitorInput, stores: Stores, cloudwatch: Any, settings: MonitorSet
         cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data[i:i + MAX_DATAPOINTS_PER_CALL])
     if settings.alarm_prefix:
         for summary in summaries:
-            summary.rearmed = rearm(cloudwatch, settings.alarm_prefix, summary, end)
+            last = run_records.last_retrain(stores.experiments, summary.model_name)
+            summary.rearmed = rearm(cloudwatch, settings.alarm_prefix, summary, last, end)
     first = min(starts, default=end - timedelta(minutes=MonitoringSpec().window_minutes))
     return MonitorResult(window_start=first.isoformat(timespec="milliseconds"),
                          window_end=end.isoformat(timespec="milliseconds"), models=summaries)
