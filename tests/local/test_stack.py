@@ -228,3 +228,17 @@ def test_the_real_template_starts_locally():
         assert int(local.lambdas.merged_environment()["MONITOR_PERIOD_SECONDS"]) == schedule["RateSeconds"]
         [tick] = local.tick_schedules()  # no champion yet: the monitor publishes nothing
         assert tick.error is None and tick.payload["models"] == []
+
+
+def test_make_up_logs_the_monitors_summary_and_each_alarm_it_rearmed():
+    from types import SimpleNamespace
+
+    from evergreen.local.__main__ import describe_invocation
+
+    payload = {"models": [{"model_name": "cancer", "version": 1, "labels": 169, "quality": 0.231, "published": True,
+                           "rearmed": "stk-drift-cancer: Evergreen monitor: 100% of the features still drift"}]}
+    lines = describe_invocation(SimpleNamespace(target_arn="arn:aws:lambda:us-east-1:1:function:Monitor",
+                                                error=None, payload=payload))
+    assert lines == ["[schedule] Monitor: 1 model(s) with a champion",
+                     "[monitor] cancer v1: 169 labels, quality 0.231 (published)",
+                     "[monitor] re-armed stk-drift-cancer: Evergreen monitor: 100% of the features still drift"]

@@ -108,6 +108,8 @@ def describe_invocation(invocation: Any) -> list[str]:
             quality = "n/a" if m.get("quality") is None else f"{m['quality']:.3f}"
             said = "published" if m.get("published") else f"not published: {m.get('reason')}"
             lines.append(f"[monitor] {m['model_name']} v{m['version']}: {m['labels']} labels, quality {quality} ({said})")
+            if m.get("rearmed"):
+                lines.append(f"[monitor] re-armed {m['rearmed']}")
         return lines
     return [f"[schedule] {function}: {json.dumps(payload, default=str)[:300]}"]
 
