@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from evergreen.table import Table
 from evergreen import data, prediction_log  # noqa: E402
 from evergreen.contracts import ColumnSchema  # noqa: E402
 from evergreen.monitoring.drift import MODERATE, prediction_profile  # noqa: E402
@@ -300,7 +301,7 @@ def put_training_profile(module, model: str = "churn", dataset: str = DATASET, s
     rows = [[t, str(c), p, r, y] for t, c, p, r, y in zip(
         tenure, rng.poisson(2.0, n), rng.choice(PLANS, n, p=[0.5, 0.3, 0.2]), rng.choice(REGIONS, n, p=REGION_P),
         rng.choice(["no", "yes"], n), strict=True)]
-    frame = data.build_frame(["tenure", "calls", "plan", "region", "churned"], rows, SCHEMA).frame
+    frame = data.build_frame(Table.from_rows(["tenure", "calls", "plan", "region", "churned"], rows), SCHEMA).frame
     document = {"dataset_version": dataset, "columns": SCHEMA.model_dump(), "profile": training_profile(frame, SCHEMA, TOP)}
     module.STORES.put_json(module.STORES.artifacts_bucket, f"datasets/{model}/{dataset}/profile.json", document)
     return document["profile"]

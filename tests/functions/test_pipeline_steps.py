@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
+from evergreen.table import Table
 from evergreen import registry, run_records
 from evergreen.contracts import (
     ChampionScore,
@@ -204,6 +205,10 @@ def labelled_items(n: int, start: datetime, label: str = "a", predicted: str = "
              "features": {"x": i}, "prediction": predicted, "label": label} for i in range(n)]
 
 
+def rows_of(feedback) -> list[list[str]]:
+    return feedback.table.rows(np.arange(feedback.table.n_rows))
+
+
 def test_the_retraining_data_policy_decides_which_labels_are_learned(stores):
     from evergreen import prediction_log
 
@@ -211,10 +216,10 @@ def test_the_retraining_data_policy_decides_which_labels_are_learned(stores):
     prediction_log.write(stores.predictions, labelled_items(35, NOW - timedelta(minutes=10), "new", predicted="new"))
     # every prediction was right: the errors did not rise, so "feedback" takes the window
     got = ingest.feedback_rows(stores, spec_with(window_minutes=60, min_labels=30), None, NOW)
-    assert got.header == ["x", "y"] and len(got.rows) == 35 and {r[-1] for r in got.rows} == {"new"}
+    assert got.table.header == ["x", "y"] and len(rows_of(got)) == 35 and {r[-1] for r in rows_of(got)} == {"new"}
     assert got.scope.startswith("the 35 labelled predictions of the last 60 min (the served errors did not rise")
     got = ingest.feedback_rows(stores, spec_with(retrain_data="window", retrain_rows=50), None, NOW)
-    assert len(got.rows) == 50 and sum(r[-1] == "old" for r in got.rows) == 15  # the 50 newest
+    assert len(rows_of(got)) == 50 and sum(r[-1] == "old" for r in rows_of(got)) == 15  # the 50 newest
     with pytest.raises(ingest.RetrainSkipped, match=r"'m' has 35 labelled predictions of the last 60 min \(the served "
                                                     r"errors did not rise among the 75 newest\); a retrain needs at least 36"):
         ingest.feedback_rows(stores, spec_with(min_labels=36), None, NOW)
@@ -231,10 +236,10 @@ def test_a_retrain_learns_the_new_concept_alone_however_many_old_labels_the_log_
         item["label"] = "b" if w else "a"
     prediction_log.write(stores.predictions, items)
     got = ingest.feedback_rows(stores, spec_with(window_minutes=600, min_labels=100), None, NOW)
-    assert 260 <= len(got.rows) <= 340  # the 300 since the change, give or take where it is seen
+    assert 260 <= len(rows_of(got)) <= 340  # the 300 since the change, give or take where it is seen
     assert "when the served errors rose from 0.0" in got.scope and "(among the 2300 newest)" in got.scope
     got = ingest.feedback_rows(stores, spec_with(window_minutes=600, retrain_rows=1000, min_labels=100), None, NOW)
-    assert 260 <= len(got.rows) <= 340  # the look-back is retrain_rows: the rise is found within it too
+    assert 260 <= len(rows_of(got)) <= 340  # the look-back is retrain_rows: the rise is found within it too
 
 
 def test_the_all_policy_adds_the_latest_accepted_upload(stores):
@@ -245,5 +250,7 @@ def test_the_all_policy_adds_the_latest_accepted_upload(stores):
     run_records.finish(stores.experiments, "old", "REJECTED", "not better", "m", {})
     run_records.start(stores.experiments, "bad", "upload", "m", {**source, "key": "uploads/m/broken.csv"})
     run_records.finish(stores.experiments, "bad", "FAILED", "DataError", "m", {})  # newer, but refused: not taken
-    header, rows = ingest.with_latest_upload(stores, "m", ["x", "y"], [["7", "c"]])
-    assert header == ["x", "z", "y"] and rows == [["1", "u", "a"], ["2", "v", "b"], ["7", "", "c"]]
+    got = ingest.with_latest_upload(stores, SPEC.model_copy(update={"name": "m"}), None,
+                                    Table.from_rows(["x", "y"], [["7", "c"]]))
+    assert got.header == ["x", "z", "y"]
+    assert got.rows(np.arange(got.n_rows)) == [["1", "u", "a"], ["2", "v", "b"], ["7", "", "c"]]

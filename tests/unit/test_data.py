@@ -1,4 +1,4 @@
-"""evergreen.data: cleaning rows into a Frame, splitting, serialization, model inputs."""
+"""evergreen.data: cleaning a Table into a Frame, splitting, model inputs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from evergreen.table import Table
 from evergreen.contracts import ColumnSchema
 from evergreen.data import (
     Frame,
     build_frame,
-    dataset_version,
-    frame_from_csv,
-    frame_to_csv,
     model_inputs,
     model_matrix,
     split_frame,
@@ -30,7 +28,7 @@ def test_build_frame_types_drops_and_counts():
     rows = [["1.5", " a ", "yes"], ["oops", "NA", "no"], ["", "b", ""], ["2", "", "?"], ["3", "a", "no"],
             ["4", "b", "unknown"]]
     schema = ColumnSchema(numeric=["x"], categorical=["c"], target="y", problem_type="classification", classes=["no", "yes"])
-    cleaned = build_frame(header, rows, schema)
+    cleaned = build_frame(Table.from_rows(header, rows), schema)
     frame, report = cleaned.frame, cleaned.report
     assert report == {"raw": 6, "rows": 3, "dropped": 3, "dropped_missing_target": 2, "dropped_invalid_target": 1,
                       "invalid_targets": {"unknown": 1}, "class_counts": {"no": 2, "yes": 1},
@@ -45,7 +43,7 @@ def test_build_frame_types_drops_and_counts():
 
 def test_build_frame_regression_target_is_float64():
     schema = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="regression")
-    cleaned = build_frame(["x", "y"], [["1", "2.5"], ["2", "inf"], ["3", "-1e3"]], schema)
+    cleaned = build_frame(Table.from_rows(["x", "y"], [["1", "2.5"], ["2", "inf"], ["3", "-1e3"]]), schema)
     frame, report = cleaned.frame, cleaned.report
     assert frame.target.dtype == np.float64 and frame.target.tolist() == [2.5, -1000.0]
     assert report["dropped_invalid_target"] == 1
@@ -91,55 +89,6 @@ def test_regression_split_sizes():
 
 
 # --- serialization ----------------------------------------------------------------------------
-
-
-def roundtrip_frame() -> tuple[Frame, ColumnSchema]:
-    rng = np.random.default_rng(3)
-    bits = rng.integers(0, 2**32, size=4000, dtype=np.uint64).astype(np.uint32)
-    x = bits.view(np.float32).copy()
-    x[~np.isfinite(x)] = np.nan
-    special = np.array([0.1, -0.0, 1e-45, 3.4028235e38, -1.1754944e-38, 16777217, 1 / 3, np.nan], dtype=np.float32)
-    x[: special.size] = special
-    n = x.size
-    cats = np.array([["a,b", 'quote "q"', "ümlaut", "", "line\nbreak"][i % 5] for i in range(n)], dtype=object)
-    frame = Frame(columns={"x": x, "x2": rng.normal(size=n).astype(np.float32), "c": cats},
-                  target=rng.normal(size=n) * 1e5)
-    schema = ColumnSchema(numeric=["x", "x2"], categorical=["c"], target="y", problem_type="regression")
-    return frame, schema
-
-
-def test_csv_round_trip_is_bit_exact():
-    frame, schema = roundtrip_frame()
-    back = frame_from_csv(frame_to_csv(frame, schema), schema)
-    for name in schema.numeric:
-        before, after = frame.columns[name], back.columns[name]
-        assert after.dtype == np.float32
-        nan = np.isnan(before)
-        np.testing.assert_array_equal(np.isnan(after), nan)
-        np.testing.assert_array_equal(after[~nan].view(np.uint32), before[~nan].view(np.uint32))  # bits: -0.0 too
-    assert back.columns["c"].tolist() == frame.columns["c"].tolist()
-    np.testing.assert_array_equal(back.target, frame.target)
-    assert back.target.dtype == np.float64
-
-
-def test_classification_round_trip_and_header_check():
-    frame = labelled_frame({"yes": 3, "no, really": 2})
-    schema = ColumnSchema(numeric=["i"], categorical=[], target="y", problem_type="classification",
-                          classes=["no, really", "yes"])
-    back = frame_from_csv(frame_to_csv(frame, schema), schema)
-    assert back.target.tolist() == frame.target.tolist()
-    wrong = schema.model_copy(update={"numeric": ["j"]})
-    with pytest.raises(DataError, match="does not match the schema"):
-        frame_from_csv(frame_to_csv(frame, schema), wrong)
-
-
-def test_dataset_version_is_content_hash():
-    frame, schema = roundtrip_frame()
-    version = dataset_version(frame, schema)
-    assert version.startswith("ds-") and len(version) == 19
-    assert version == dataset_version(frame_from_csv(frame_to_csv(frame, schema), schema), schema)
-    changed = Frame(columns={**frame.columns, "x2": frame.columns["x2"] + np.float32(1)}, target=frame.target)
-    assert dataset_version(changed, schema) != version
 
 
 # --- model inputs -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import pytest
 
+from evergreen.table import Table
 from evergreen.contracts import ColumnSchema
 from evergreen.data import build_frame
 from evergreen.data_contract import DataContract, breaking_changes, conformance, new_categories, plan
@@ -26,8 +27,8 @@ def rows(n=200, **overrides):
 
 def check(header, body, spec=None, contract=CONTRACT):
     spec = spec or make_spec(target="churned")
-    p = plan(header, body, spec, contract)
-    cleaned = build_frame(header, body, p.schema)
+    p = plan(Table.from_rows(header, body), spec, contract)
+    cleaned = build_frame(Table.from_rows(header, body), p.schema)
     return p, cleaned, conformance(p, cleaned.report, spec)
 
 
@@ -43,11 +44,11 @@ def test_every_difference_is_listed_at_once():
     header, body = rows(churned={0: "maybe", 1: "maybe", 2: "1"})
     header[0] = "tenure_months"  # renamed
     spec = make_spec(target="churned")
-    p = plan(header, body, spec, CONTRACT)
+    p = plan(Table.from_rows(header, body), spec, CONTRACT)
     assert p.differences == ["columns missing: ['tenure'] (renamed? the upload has new columns ['tenure_months'])"]
     assert any("'tenure_months'" in n and "left out" in n for n in p.notices)
     with pytest.raises(DataError, match=r"columns \['tenure'\] of the schema are not in the data"):
-        build_frame(header, body, p.schema)
+        build_frame(Table.from_rows(header, body), p.schema)
 
 
 def test_classes_added_or_removed_are_contract_differences():
@@ -69,10 +70,10 @@ def test_labels_that_changed_type_are_a_difference():
 
 def test_the_spec_must_agree_with_the_contract():
     header, body = rows()
-    p = plan(header, body, make_spec(target="churned", problem_type="regression"), CONTRACT)
+    p = plan(Table.from_rows(header, body), make_spec(target="churned", problem_type="regression"), CONTRACT)
     assert "the spec's problem type regression is not the contract's classification" in p.differences
     with pytest.raises(SpecError, match="older than the locked contract v2"):
-        plan(header, body, make_spec(target="churned"), CONTRACT.model_copy(update={"version": 2}))
+        plan(Table.from_rows(header, body), make_spec(target="churned"), CONTRACT.model_copy(update={"version": 2}))
 
 
 def contract_spec(version, breaking=False, **kw):
@@ -83,7 +84,7 @@ def contract_spec(version, breaking=False, **kw):
 def test_a_declared_additive_change_lists_it_and_keeps_the_champion_comparable():
     header, body = rows()
     header, body = header[:2] + ["region"] + header[2:], [r[:2] + [["n", "s"][i % 2]] + r[2:] for i, r in enumerate(body)]
-    p = plan(header, body, contract_spec(2), CONTRACT)
+    p = plan(Table.from_rows(header, body), contract_spec(2), CONTRACT)
     assert p.version == 2 and p.previous == 1 and not p.breaking
     assert p.changes == ["columns added: ['region']"] and p.schema.categorical == ["plan", "region"]
 
@@ -92,8 +93,8 @@ def test_a_declared_breaking_change_needs_the_spec_to_say_so():
     header, body = rows()
     header, body = ["plan", "churned"], [r[1:] for r in body]
     with pytest.raises(DataError, match=r"v1 -> v2 is a breaking change: columns removed: \['tenure'\].*contract.breaking: true"):
-        plan(header, body, contract_spec(2), CONTRACT)
-    p = plan(header, body, contract_spec(2, breaking=True), CONTRACT)
+        plan(Table.from_rows(header, body), contract_spec(2), CONTRACT)
+    p = plan(Table.from_rows(header, body), contract_spec(2, breaking=True), CONTRACT)
     assert p.breaking and p.changes == ["columns removed: ['tenure']"]
 
 
@@ -115,5 +116,5 @@ def test_new_categories_are_counted_not_refused():
 
 def test_a_first_contract_is_inferred():
     header, body = rows()
-    p = plan(header, body, make_spec(target="churned"), None)
+    p = plan(Table.from_rows(header, body), make_spec(target="churned"), None)
     assert p.schema == LOCKED and p.previous is None and p.version == 1

@@ -11,7 +11,6 @@ from evergreen.features import (
     InvalidValue,
     categorical_column,
     category,
-    format_float32,
     numeric_column,
     parse_number,
     vocabulary,
@@ -33,12 +32,6 @@ def test_parse_numeric_rounds_decimals_correctly_to_float32():
     np.testing.assert_array_equal(parsed, np.array(expected, dtype=np.float32))
     naive = np.array([float(t) for t in texts]).astype(np.float32)
     assert (naive != parsed).any()  # the double rounding this guards against is real
-
-
-def test_format_float32_is_shortest_text():
-    assert format_float32(np.float32(0.1)) == "0.1"
-    assert format_float32(np.nan) == ""
-    assert numeric_column([format_float32(np.float32(1e-40))])[0][0] == np.float32(1e-40)
 
 
 @pytest.mark.parametrize("raw,expected", [

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from evergreen.table import Table
 from evergreen import data, features  # noqa: E402
 from evergreen.contracts import ColumnSchema  # noqa: E402
 from evergreen.data_contract import DataContract  # noqa: E402
@@ -200,7 +201,7 @@ SCHEMA = ColumnSchema(numeric=["age", "income"], categorical=["plan"], target="s
 
 def recorded_contract(schema: ColumnSchema, header: list[str], rows: list[list[str]]) -> dict[str, Any]:
     """promote.data_contract over a profile written as ingest writes it (profile of the training rows)."""
-    frame = data.build_frame(header, rows, schema).frame
+    frame = data.build_frame(Table.from_rows(header, rows), schema).frame
     profile_json = json.loads(json.dumps({
         "profile": profile(frame, schema, 20),
         "vocabulary": {c: features.vocabulary(frame.columns[c].tolist(), 20) for c in schema.categorical},

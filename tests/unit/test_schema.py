@@ -2,6 +2,7 @@
 
 import pytest
 
+from evergreen.table import Table
 from evergreen.errors import DataError
 from evergreen.schema import infer_schema
 from tests.unit.tabular import make_spec, sample_rows
@@ -19,7 +20,7 @@ def test_infer_schema_types_and_missing_tokens():
         ["", "NA", "?", "", "", "", "", "", "", ""],
         ["no", "yes", "no", "yes", "no", "yes", "no", "yes", "no", "maybe"],
     )]
-    schema = infer_schema(header, rows, make_spec()).schema
+    schema = infer_schema(Table.from_rows(header, rows), make_spec()).schema
     assert schema.numeric == ["num"]
     assert schema.categorical == ["mixed", "cat"]
     assert schema.classes == ["maybe", "no", "yes"]
@@ -29,43 +30,43 @@ def test_infer_schema_types_and_missing_tokens():
 def test_infer_schema_respects_forced_types_and_drop():
     header, rows = sample_rows()
     spec = make_spec(categorical=["level"], numeric=[], drop=["colour"])
-    schema = infer_schema(header, rows, spec).schema
+    schema = infer_schema(Table.from_rows(header, rows), spec).schema
     assert schema.numeric == ["x"] and schema.categorical == ["level"]
-    forced = infer_schema(header, rows, make_spec(numeric=["colour"])).schema
+    forced = infer_schema(Table.from_rows(header, rows), make_spec(numeric=["colour"])).schema
     assert forced.numeric == ["x", "colour", "level"] and forced.categorical == []
 
 
 def test_target_not_found_lists_columns():
     header, rows = sample_rows()
     with pytest.raises(DataError, match=r"target column 'churn' not found; columns are \['x', 'colour', 'level', 'y'\]"):
-        infer_schema(header, rows, make_spec(target="churn"))
+        infer_schema(Table.from_rows(header, rows), make_spec(target="churn"))
 
 
 def test_forced_column_absent_is_named():
     header, rows = sample_rows()
     with pytest.raises(DataError, match=r"spec.features.numeric names columns that are not in the data: \['nope'\]"):
-        infer_schema(header, rows, make_spec(numeric=["nope"]))
+        infer_schema(Table.from_rows(header, rows), make_spec(numeric=["nope"]))
 
 
 def test_single_class_is_refused():
     header, rows = sample_rows()
     rows = [r[:3] + ["yes"] for r in rows]
     with pytest.raises(DataError, match="has only 'yes'; classification needs at least 2 classes"):
-        infer_schema(header, rows, make_spec())
+        infer_schema(Table.from_rows(header, rows), make_spec())
 
 
 def test_regression_target_must_be_numeric_and_bad_values_are_named():
     header, rows = sample_rows()
     rows = [r[:3] + [str(i) if i % 10 else "lots"] for i, r in enumerate(rows)]
     with pytest.raises(DataError, match=r"must be numeric for regression; 3 values are not: 'lots'"):
-        infer_schema(header, rows, make_spec(problem_type="regression"))
+        infer_schema(Table.from_rows(header, rows), make_spec(problem_type="regression"))
 
 
 def test_too_few_usable_rows():
     header, rows = sample_rows(12)
     rows += [r[:3] + ["NA"] for r in sample_rows(20)[1]]
     with pytest.raises(DataError, match="only 12 usable rows .*the spec requires at least 50"):
-        infer_schema(header, rows, make_spec(min_rows=50))
+        infer_schema(Table.from_rows(header, rows), make_spec(min_rows=50))
 
 
 def churn_rows(n=600, bad=None):
@@ -78,24 +79,24 @@ def churn_rows(n=600, bad=None):
 
 def test_a_few_words_or_infinities_keep_a_numeric_column_numeric_and_are_counted():
     header, rows = churn_rows(bad={**{i: "twelve" for i in range(10)}, **{i: "inf" for i in range(10, 20)}})
-    inferred = infer_schema(header, rows, make_spec(target="churned"))
+    inferred = infer_schema(Table.from_rows(header, rows), make_spec(target="churned"))
     assert inferred.schema.numeric == ["tenure"]
     assert any("'tenure' is numeric: 20 of 600 values" in n and "'twelve'" in n for n in inferred.notices)
 
 
 def test_above_the_threshold_a_column_of_words_is_categorical():
     header, rows = churn_rows(bad={i: "twelve" for i in range(100)})
-    assert "tenure" in infer_schema(header, rows, make_spec(target="churned")).schema.categorical
+    assert "tenure" in infer_schema(Table.from_rows(header, rows), make_spec(target="churned")).schema.categorical
     loose = make_spec(target="churned", data={"max_invalid_fraction": 0.2})
-    assert infer_schema(header, rows, loose).schema.numeric == ["tenure"]
+    assert infer_schema(Table.from_rows(header, rows), loose).schema.numeric == ["tenure"]
 
 
 def test_an_identifier_column_is_left_out_with_a_notice_unless_the_spec_keeps_it():
     header, rows = churn_rows()
-    inferred = infer_schema(header, rows, make_spec(target="churned"))
+    inferred = infer_schema(Table.from_rows(header, rows), make_spec(target="churned"))
     assert inferred.schema.categorical == ["plan"]
     assert any("'id' looks like an identifier (600 distinct values in 600 rows)" in n for n in inferred.notices)
-    kept = infer_schema(header, rows, make_spec(target="churned", categorical=["id"]))
+    kept = infer_schema(Table.from_rows(header, rows), make_spec(target="churned", categorical=["id"]))
     assert kept.schema.categorical == ["plan", "id"]
 
 
@@ -104,13 +105,13 @@ def test_labels_mixing_encodings_are_refused():
     for i, row in enumerate(rows):
         row[3] = ["yes", "no", "1", "0"][i % 4]
     with pytest.raises(DataError, match=r"mixes label encodings: '(no|yes)'/'(no|yes)' and '0'/'1'"):
-        infer_schema(header, rows, make_spec(target="churned"))
+        infer_schema(Table.from_rows(header, rows), make_spec(target="churned"))
 
 
 def test_too_many_classes_and_too_many_columns_are_refused():
     header, rows = churn_rows()
     with pytest.raises(DataError, match=r"'id' has 600 distinct values; classification takes at most 100 classes"):
-        infer_schema(header, rows, make_spec(target="id"))
+        infer_schema(Table.from_rows(header, rows), make_spec(target="id"))
     wide = [f"c{i}" for i in range(30)] + ["y"]
     with pytest.raises(DataError, match=r"30 feature columns; the spec allows at most 20 \(data.max_columns\)"):
-        infer_schema(wide, [["1"] * 30 + ["a"]] * 20, make_spec(data={"max_columns": 20}))
+        infer_schema(Table.from_rows(wide, [["1"] * 30 + ["a"]] * 20), make_spec(data={"max_columns": 20}))

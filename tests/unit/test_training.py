@@ -8,8 +8,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from evergreen.table import Table
 from evergreen.contracts import ColumnSchema
-from evergreen.csvfile import read_csv
+from evergreen.csvfile import read_table
 from evergreen.data import Frame, build_frame, split_frame
 from evergreen.schema import infer_schema
 import evergreen.spec as spec_module
@@ -35,9 +36,9 @@ CHURN_SPEC = ModelSpec.model_validate({
 
 
 def churn_frame(n: int, seed: int, drift: float, schema: ColumnSchema | None = None) -> tuple[Frame, ColumnSchema]:
-    header, rows = read_csv(make_churn(n, seed, drift), source="churn")
-    schema = schema or infer_schema(header, rows, CHURN_SPEC).schema
-    return build_frame(header, rows, schema).frame, schema
+    table = read_table(make_churn(n, seed, drift), source="churn", text_columns=["churned"])
+    schema = schema or infer_schema(table, CHURN_SPEC).schema
+    return build_frame(table, schema).frame, schema
 
 
 def candidate(family: str, **params) -> Candidate:
@@ -160,12 +161,12 @@ def test_make_churn_is_deterministic_and_shaped():
     raw = make_churn(300, seed=5)
     assert raw == make_churn(300, seed=5) and raw != make_churn(300, seed=6)
     assert make_churn(300, seed=5, drift=1.0) != raw
-    header, rows = read_csv(raw, source="churn")
-    assert header == HEADER and len(rows) == 300
-    schema = infer_schema(header, rows, CHURN_SPEC).schema
+    table = read_table(raw, source="churn")
+    assert table.header == HEADER and table.n_rows == 300
+    schema = infer_schema(table, CHURN_SPEC).schema
     assert len(schema.numeric) == 6 and schema.categorical == ["contract", "payment_method"]
     assert schema.classes == ["no", "yes"]
-    assert any(row[header.index("monthly_charges")] == "" for row in rows)  # some values are missing
+    assert np.isnan(table.columns["monthly_charges"].values).any()  # some values are missing
     with pytest.raises(ValueError):
         make_churn(10, seed=0, drift=1.5)
 

@@ -1,24 +1,20 @@
-"""The Frame: cleaned, typed columns and the target; how it is built from rows of text, split,
-written and read back, and fed to models. numpy + stdlib only.
+"""The Frame: cleaned, typed columns and the target; how it is built from an upload's Table, split,
+and fed to models. numpy + stdlib only.
 
 Conventions everywhere in Evergreen (the coercion itself is evergreen.features, shared with serving):
-  - numeric features are float32, NaN for missing (values are parsed with correct rounding to
-    float32, so what a model sees in training, in ONNX and after a CSV round trip is bit-identical);
+  - numeric features are float32, NaN for missing (values are rounded to float32 once, correctly,
+    from their decimal text, so what a model sees in training and in ONNX is bit-identical);
   - categorical features are object arrays of str, "" for missing (values stripped of whitespace);
   - the target is str for classification and float64 for regression.
 
-Typical flow (ingest): ``csvfile.read_csv`` -> ``schema.infer_schema`` (or the locked contract's
-columns) -> ``build_frame`` -> ``split_frame`` -> ``frame_to_csv`` / ``dataset_version``. Later steps
-read a split back with ``frame_from_csv`` and feed models with ``model_matrix`` (scikit-learn) or
-``model_inputs`` (ONNX).
+Typical flow (ingest): ``csvfile.read_table`` -> ``schema.infer_schema`` (or the locked contract's
+columns) -> ``build_frame`` -> ``split_frame`` -> ``splits.write_split`` / ``splits.dataset_version``.
+Later steps read a split back with ``splits.read_split`` and feed models with ``model_matrix``
+(scikit-learn) or ``model_inputs`` (ONNX).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +24,8 @@ import numpy as np
 
 from evergreen import features
 from evergreen.contracts import ColumnSchema
-from evergreen.csvfile import records
 from evergreen.errors import DataError
+from evergreen.table import Table, Texts
 
 
 @dataclass
@@ -52,10 +48,6 @@ class Frame:
 # --- cleaning -------------------------------------------------------------------------------
 
 
-def column(rows: Sequence[Sequence[str]], index: int) -> list[str]:
-    return [row[index] for row in rows]
-
-
 def describe(values: Sequence[Any], limit: int = 5) -> str:
     """The first `limit` distinct values, quoted (long ones cut): for error messages."""
     distinct = list(dict.fromkeys(values))
@@ -70,45 +62,46 @@ class Targets:
     values: np.ndarray
     missing: np.ndarray  # bool
     invalid: np.ndarray  # bool: present but not a class of the schema / not a finite number
-    invalid_values: list[str]
+    invalid_counts: dict[str, int]  # each invalid text and its rows, first row first
 
 
-def parse_targets(texts: Sequence[str], problem_type: str, classes: Sequence[str] | None = None) -> Targets:
+def parse_targets(table: Table, name: str, problem_type: str, classes: Sequence[str] | None = None) -> Targets:
     """Labels go through the same text coercion as categorical features (stripped, NFC, missing
     tokens); a regression target through the numeric one (but kept float64). With `classes`, a
-    label outside them is invalid."""
-    n = len(texts)
-    missing = np.zeros(n, dtype=bool)
-    invalid = np.zeros(n, dtype=bool)
-    bad: list[str] = []
+    label outside them is invalid. Each distinct text is parsed once."""
+    if problem_type == "regression":
+        column = table.columns[name]
+        if not isinstance(column, Texts) and features.all_valid(column):
+            values = column.values.astype(np.float64)
+            return Targets(values, np.isnan(values), np.zeros(values.shape, dtype=bool), {})
+    texts = table.texts(name)
+    n_values = len(texts.values)
+    missing = np.zeros(n_values + 1, dtype=bool)
+    missing[n_values] = True  # the MISSING_CODE slot
+    invalid = np.zeros(n_values + 1, dtype=bool)
     if problem_type == "classification":
-        values = np.empty(n, dtype=object)
         known = set(classes) if classes is not None else None
-        for i, text in enumerate(texts):
+        unique = np.empty(n_values + 1, dtype=object)
+        unique[n_values] = ""
+        for j, text in enumerate(texts.values):
             try:
                 label = features.category(text)
             except features.InvalidValue:
                 label = None
-            values[i] = label or ""
-            if label == "":
-                missing[i] = True
-            elif label is None or (known is not None and label not in known):
-                invalid[i] = True
-                bad.append(text)
-        return Targets(values, missing, invalid, bad)
-    values = np.full(n, np.nan, dtype=np.float64)
-    for i, text in enumerate(texts):
-        try:
-            number = features.parse_number(text)
-        except features.InvalidValue:
-            invalid[i] = True
-            bad.append(text)
-            continue
-        if math.isnan(number):
-            missing[i] = True
-        else:
-            values[i] = number
-    return Targets(values, missing, invalid, bad)
+            unique[j] = label or ""
+            missing[j] = label == ""
+            invalid[j] = label is None or (label != "" and known is not None and label not in known)
+    else:
+        unique = np.full(n_values + 1, np.nan, dtype=np.float64)
+        for j, text in enumerate(texts.values):
+            try:
+                unique[j] = features.parse_number(text)
+            except features.InvalidValue:
+                invalid[j] = True
+        missing[:n_values] = np.isnan(unique[:n_values]) & ~invalid[:n_values]
+    counts = texts.counts()
+    bad = {texts.values[j]: int(counts[j]) for j in np.flatnonzero(invalid[:n_values]).tolist()}
+    return Targets(unique[texts.codes], missing[texts.codes], invalid[texts.codes], bad)
 
 
 @dataclass
@@ -120,53 +113,62 @@ class Cleaned:
     rejected: list[tuple[int, str]]  # (row index in the upload, reason): what goes to quarantine
 
 
-def build_frame(header: Sequence[str], rows: Sequence[Sequence[str]], schema: ColumnSchema) -> Cleaned:
+def build_frame(table: Table, schema: ColumnSchema) -> Cleaned:
     """Typed Frame of the rows with a usable target, through evergreen.features (the coercion serving
     uses too). Rows without a usable target are rejected; feature cells that cannot be coerced
     become missing and are counted per column with examples (``invalid_share`` judges them).
 
     Report: {"raw", "rows", "dropped", "dropped_missing_target", "dropped_invalid_target",
-    "invalid_targets": [examples], "class_counts": {class: n} (classification),
+    "invalid_targets": {text: rows}, "class_counts": {class: n} (classification),
     "invalid_cells": {column: {"count", "present", "examples", "reason"}}, "empty_columns": [names]}.
     """
-    header = list(header)
     needed = [schema.target, *schema.numeric, *schema.categorical]
-    absent = [n for n in needed if n not in header]
+    absent = [n for n in needed if n not in table.columns]
     if absent:
-        raise DataError(f"columns {absent} of the schema are not in the data; columns are {header}")
-    targets = parse_targets(column(rows, header.index(schema.target)), schema.problem_type, schema.classes)
+        raise DataError(f"columns {absent} of the schema are not in the data; columns are {table.header}")
+    targets = parse_targets(table, schema.target, schema.problem_type, schema.classes)
     keep = np.flatnonzero(~targets.missing & ~targets.invalid)
-    kept_rows = [rows[i] for i in keep]
-    position = {name: i for i, name in enumerate(header)}
     columns: dict[str, np.ndarray] = {}
     invalid_cells: dict[str, dict[str, Any]] = {}
-    for name, coerce in [*((n, features.numeric_column) for n in schema.numeric),
-                         *((n, features.categorical_column) for n in schema.categorical)]:
-        texts = column(kept_rows, position[name])
-        columns[name], bad = coerce(texts)
-        if bad:
-            present = sum(1 for t in texts if not features.is_missing_text(t))
-            invalid_cells[name] = {"count": len(bad), "present": present, "reason": bad[0].reason,
-                                   "examples": list(dict.fromkeys(str(c.value)[:40] for c in bad))[:5]}
+    for name in [*schema.numeric, *schema.categorical]:
+        if name in schema.numeric:
+            coerced = features.numeric_of(table.columns[name], lambda name=name: table.texts(name))
+            present = ~np.isnan(coerced.values[keep]) | coerced.invalid[keep]
+        else:
+            coerced = features.categorical_of(table.texts(name))
+            present = (coerced.values[keep] != "") | coerced.invalid[keep]
+        columns[name] = coerced.values[keep]
+        count = int(coerced.invalid[keep].sum())
+        if count:  # examples come from the whole column, a rejected row's too
+            invalid_cells[name] = {"count": count, "present": int(present.sum()), "reason": coerced.examples[0][1],
+                                   "examples": [text[:40] for text, _ in coerced.examples]}
     frame = Frame(columns=columns, target=targets.values[keep])
     rejected = [(int(i), "missing target") for i in np.flatnonzero(targets.missing)]
     reason = "not one of the classes" if schema.problem_type == "classification" else "target is not a number"
-    rejected += [(int(i), f"{reason}: {rows[i][position[schema.target]][:40]!r}") for i in np.flatnonzero(targets.invalid)]
+    bad_rows = np.flatnonzero(targets.invalid)
+    if bad_rows.size:
+        cells = table.texts(schema.target).cells(bad_rows)
+        rejected += [(int(i), f"{reason}: {text[:40]!r}") for i, text in zip(bad_rows.tolist(), cells)]
     report: dict[str, Any] = {
-        "raw": len(rows),
+        "raw": table.n_rows,
         "rows": frame.n_rows,
-        "dropped": len(rows) - frame.n_rows,
+        "dropped": table.n_rows - frame.n_rows,
         "dropped_missing_target": int(targets.missing.sum()),
         "dropped_invalid_target": int(targets.invalid.sum()),
-        "invalid_targets": dict(Counter(targets.invalid_values).most_common(10)),
+        "invalid_targets": dict(sorted(targets.invalid_counts.items(), key=lambda kv: -kv[1])[:10]),
         "invalid_cells": invalid_cells,
         "empty_columns": [name for name, values in columns.items()
                           if not (np.any(values != "") if values.dtype == object else np.any(~np.isnan(values)))],
     }
     if schema.problem_type == "classification":
-        counts = Counter(frame.target.tolist())
-        report["class_counts"] = {c: int(counts.get(c, 0)) for c in schema.classes or []}
+        report["class_counts"] = class_counts(frame.target, schema.classes or [])
     return Cleaned(frame, report, sorted(rejected))
+
+
+def class_counts(labels: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
+    """Rows per class, in the order of `classes`."""
+    found = Counter(labels.tolist())
+    return {c: int(found.get(c, 0)) for c in classes}
 
 
 def invalid_share_problems(report: dict[str, Any], max_fraction: float) -> list[str]:
@@ -216,58 +218,6 @@ def split_frame(frame: Frame, validation: float, test: float, seed: int, classif
         parts[0].append(shuffled[n_test + n_val:])
     train, val, tst = (np.sort(np.concatenate(p)) if p else np.empty(0, dtype=np.intp) for p in parts)
     return frame.take(train), frame.take(val), frame.take(tst)
-
-
-# --- serialization ----------------------------------------------------------------------------
-
-
-def _header(schema: ColumnSchema) -> list[str]:
-    return [*schema.numeric, *schema.categorical, schema.target]
-
-
-def frame_to_csv(frame: Frame, schema: ColumnSchema) -> bytes:
-    """Comma-separated UTF-8 with header numeric..., categorical..., target; "" for missing.
-
-    float32 features are written as their shortest round-tripping text, regression targets as
-    repr(float64), so ``frame_from_csv`` gives back bit-identical arrays.
-    """
-    numeric = [[features.format_float32(v) for v in frame.columns[name].tolist()] for name in schema.numeric]
-    categorical = [frame.columns[name].tolist() for name in schema.categorical]
-    if schema.problem_type == "classification":
-        target = [str(v) for v in frame.target.tolist()]
-    else:
-        target = [repr(float(v)) for v in frame.target.tolist()]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_header(schema))
-    writer.writerows(zip(*numeric, *categorical, target))
-    return out.getvalue().encode("utf-8")
-
-
-def frame_from_csv(raw: bytes, schema: ColumnSchema, *, source: str = "dataset") -> Frame:
-    """Read what ``frame_to_csv`` wrote (header must match the schema exactly)."""
-    text = raw.decode("utf-8")
-    lines = records(text, ",", source)
-    header = lines[0][1] if lines else []
-    if header != _header(schema):
-        raise DataError(f"{source}: header {header} does not match the schema's {_header(schema)}")
-    rows = [fields for _, fields in lines[1:]]
-    ragged = [line for line, fields in lines[1:] if len(fields) != len(header)]
-    if ragged:
-        raise DataError(f"{source}: line 1 has {len(header)} fields, line {ragged[0]} has a different count")
-    cleaned = build_frame(header, rows, schema)
-    if cleaned.report["dropped"]:
-        raise DataError(f"{source}: {cleaned.report['dropped']} rows have a missing or invalid target")
-    return cleaned.frame
-
-
-def dataset_version(frame: Frame, schema: ColumnSchema) -> str:
-    """"ds-" + 16 hex of sha256 over the schema and the cleaned CSV bytes (row order matters)."""
-    digest = hashlib.sha256()
-    digest.update(schema.model_dump_json().encode("utf-8"))
-    digest.update(b"\n")
-    digest.update(frame_to_csv(frame, schema))
-    return "ds-" + digest.hexdigest()[:16]
 
 
 # --- model inputs -----------------------------------------------------------------------------

@@ -23,11 +23,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from evergreen.contracts import ColumnSchema
-from evergreen.csvfile import is_number
 from evergreen.data import Frame, describe, invalid_share_problems
 from evergreen.errors import DataError
+from evergreen.features import is_number
 from evergreen.schema import check_width, infer_schema
 from evergreen.spec import ModelSpec, SpecError
+from evergreen.table import Table
 
 
 class DataContract(BaseModel):
@@ -92,18 +93,18 @@ def changes(old: ColumnSchema, new: ColumnSchema) -> list[str]:
     return breaking_changes(old, new) + ([f"columns added: {added}"] if added else [])
 
 
-def plan(header: Sequence[str], rows: Sequence[Sequence[str]], spec: ModelSpec, contract: DataContract | None) -> Plan:
+def plan(table: Table, spec: ModelSpec, contract: DataContract | None) -> Plan:
     """Decide the columns of this run from the locked contract (or infer them for a first or a
     declared new contract). Raises SpecError for a contract version older than the locked one and
     DataError for a declared breaking change without ``contract.breaking``."""
     if contract is None:
-        inferred = infer_schema(header, rows, spec)
+        inferred = infer_schema(table, spec)
         return Plan(inferred.schema, spec.contract.version, None, notices=inferred.notices)
     if spec.contract.version < contract.version:
         raise SpecError(f"spec contract.version {spec.contract.version} is older than the locked contract "
                         f"v{contract.version}; set it to {contract.version} (or higher to change the contract)")
     if spec.contract.version > contract.version:
-        inferred = infer_schema(header, rows, spec)
+        inferred = infer_schema(table, spec)
         breaking = breaking_changes(contract.columns, inferred.schema)
         if breaking and not spec.contract.breaking:
             raise DataError(
@@ -113,7 +114,7 @@ def plan(header: Sequence[str], rows: Sequence[Sequence[str]], spec: ModelSpec, 
         return Plan(inferred.schema, spec.contract.version, contract.version,
                     changes=changes(contract.columns, inferred.schema), breaking=bool(breaking), notices=inferred.notices)
 
-    locked = contract.columns
+    locked, header = contract.columns, table.header
     check_width(header, spec)
     differences = []
     if spec.target != locked.target:

@@ -15,9 +15,13 @@ Rules, for a CSV cell (str) or a JSON value alike:
     (3 -> "3", 3.0 -> "3.0"), booleans "True"/"False". Invalid: strings longer than
     MAX_CATEGORY_CHARS or holding lone surrogates (not encodable as UTF-8), lists, objects.
 
-An invalid value is an ``InvalidValue``. Training turns it into a missing value and counts it
-(``numeric_column`` / ``categorical_column`` return the invalid cells); serving answers 400 naming
-the field. Nothing else differs between the two paths.
+An invalid value is an ``InvalidValue``. Training turns it into a missing value and counts it;
+serving answers 400 naming the field. Nothing else differs between the two paths. Serving coerces
+the cells of a batch (``numeric_column`` / ``categorical_column``); ingest coerces a column of an
+upload (``numeric_of`` / ``categorical_of``) through the same ``parse_number`` / ``category``,
+applied once per distinct text of the column (evergreen.table), and to the numbers the CSV parser
+already read, where it agrees with them (every finite number within float32's range, whose float32
+needs no look at its decimal text).
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from evergreen.table import Numbers, Texts
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "null", "nan", "?"})
 MAX_CATEGORY_CHARS = 1024  # a longer value is not a category (and would bloat the prediction log)
@@ -51,6 +58,14 @@ class InvalidCell(NamedTuple):
 
 def is_missing_text(text: str) -> bool:
     return text.strip().lower() in MISSING_TOKENS
+
+
+def is_number(text: str) -> bool:
+    """Whether a text is a present, valid number (a missing token is not)."""
+    try:
+        return not math.isnan(parse_number(text))
+    except InvalidValue:
+        return False
 
 
 def parse_number(value: Any) -> float:
@@ -107,6 +122,21 @@ def category(value: Any) -> str:
     raise InvalidValue(f"must be a string, a number or null, not {type(value).__name__}")
 
 
+def _midpoint_cells(values: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cells whose float64 lies exactly between two float32 neighbours (where rounding twice can
+    differ from rounding once), and each one's other neighbour. NaN cells are never among them."""
+    back = out.astype(np.float64)
+    inexact = back != values  # NaN never equals itself: NaN cells are kept out below
+    if not inexact.any():
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        direction = np.where(values > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+        neighbour = np.nextafter(out, direction)
+        midpoint = (back + neighbour.astype(np.float64)) / 2
+    cells = np.flatnonzero(inexact & np.isfinite(values) & (values == midpoint))
+    return cells, neighbour[cells]
+
+
 def to_float32_exact(values: np.ndarray, raw: Sequence[Any]) -> np.ndarray:
     """float64 values parsed from `raw` (decimal texts, or numbers) -> float32, correctly rounded
     from the raw decimal.
@@ -117,24 +147,17 @@ def to_float32_exact(values: np.ndarray, raw: Sequence[Any]) -> np.ndarray:
     exact in float32 (most real data, every serving request of small numbers) return at once.
     """
     out = values.astype(np.float32)
-    back = out.astype(np.float64)
-    inexact = back != values  # NaN never equals itself: NaN cells are looked at below, and kept NaN
-    if not inexact.any():
-        return out
-    with np.errstate(over="ignore", invalid="ignore"):
-        direction = np.where(values > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
-        neighbour = np.nextafter(out, direction)
-        midpoint = (back + neighbour.astype(np.float64)) / 2
-    for i in np.flatnonzero(inexact & np.isfinite(values) & (values == midpoint)):
+    cells, neighbours = _midpoint_cells(values, out)
+    for i, neighbour in zip(cells.tolist(), neighbours.tolist()):
         value = raw[i]
         # Decimal comparisons are exact (no context rounding); a float given as a number is its float64 value
         if isinstance(value, str):
             exact = Decimal(value.strip())
         else:
             exact = Decimal(int(value)) if isinstance(value, (int, np.integer)) else Decimal(float(value))
-        mid = Decimal(float(midpoint[i]))
+        mid = Decimal((float(out[i]) + neighbour) / 2)  # exact: both are float32, their mean is a float64
         if exact != mid:  # on the midpoint itself the cast already rounded half to even
-            low, high = sorted((out[i], neighbour[i]))
+            low, high = sorted((out[i], np.float32(neighbour)))
             out[i] = high if exact > mid else low
     return out
 
@@ -164,10 +187,79 @@ def categorical_column(values: Sequence[Any]) -> tuple[np.ndarray, list[InvalidC
     return out, invalid
 
 
-def format_float32(value: float) -> str:
-    """The shortest text that parses back (via numeric_column) to the same float32; "" for NaN."""
-    value = np.float32(value)
-    return "" if np.isnan(value) else str(value)
+@dataclass(frozen=True)
+class Coerced:
+    """A column of an upload coerced: per-row values, which rows held an invalid value (now missing),
+    and the first few distinct invalid texts with why (first row first)."""
+
+    values: np.ndarray  # float32 (NaN missing) or object str ("" missing)
+    invalid: np.ndarray  # bool
+    examples: list[tuple[str, str]]  # (text, reason)
+
+    @property
+    def n_invalid(self) -> int:
+        return int(self.invalid.sum())
+
+
+EXAMPLES = 5
+
+
+def _per_row(texts: Texts, unique: np.ndarray, bad: dict[int, str]) -> Coerced:
+    """Spread per-distinct-value results over the rows (a MISSING_CODE row takes the trailing slot)."""
+    flags = np.zeros(len(texts.values) + 1, dtype=bool)
+    flags[list(bad)] = True
+    examples = [(texts.values[j], reason) for j, reason in list(bad.items())[:EXAMPLES]]
+    return Coerced(unique[texts.codes], flags[texts.codes], examples)
+
+
+def numeric_texts(texts: Texts) -> Coerced:
+    """A text column as float32: ``parse_number`` once per distinct text."""
+    parsed = np.full(len(texts.values) + 1, np.nan, dtype=np.float64)
+    bad: dict[int, str] = {}
+    for j, text in enumerate(texts.values):
+        try:
+            parsed[j] = parse_number(text)
+        except InvalidValue as exc:
+            bad[j] = str(exc)
+    return _per_row(texts, to_float32_exact(parsed, texts.values), bad)
+
+
+def numeric_of(column: Numbers | Texts, text: Callable[[], Texts]) -> Coerced:
+    """A column of an upload as float32. Numbers the parser read are taken as they are when every one
+    is finite, within float32's range and needs no look at its text to round to float32; otherwise
+    the column is coerced from its text (`text()`), which names each invalid value."""
+    if isinstance(column, Texts):
+        return numeric_texts(column)
+    values = column.values
+    if values.dtype.kind in "iu":  # integers: the cast rounds once, correctly
+        return Coerced(values.astype(np.float32), np.zeros(values.shape, dtype=bool), [])
+    if not all_valid(column):
+        return numeric_texts(text())
+    out = values.astype(np.float32)
+    if _midpoint_cells(values, out)[0].size:
+        return numeric_texts(text())
+    return Coerced(out, np.zeros(values.shape, dtype=bool), [])
+
+
+def all_valid(column: Numbers) -> bool:
+    """Whether every number the parser read is a valid feature value: finite and within float32."""
+    if column.values.dtype.kind in "iu":
+        return True
+    with np.errstate(invalid="ignore"):
+        return not (np.abs(column.values) >= F32_LIMIT).any()  # inf too; NaN compares False
+
+
+def categorical_of(texts: Texts) -> Coerced:
+    """A text column as categories: ``category`` once per distinct text."""
+    cleaned: list[str] = []
+    bad: dict[int, str] = {}
+    for j, text in enumerate(texts.values):
+        try:
+            cleaned.append(category(text))
+        except InvalidValue as exc:
+            cleaned.append("")
+            bad[j] = str(exc)
+    return _per_row(texts, np.array([*cleaned, ""], dtype=object), bad)
 
 
 # --- model inputs -----------------------------------------------------------------------------

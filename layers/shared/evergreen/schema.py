@@ -10,11 +10,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from evergreen import features
 from evergreen.contracts import ColumnSchema
-from evergreen.data import column, describe, parse_targets
+from evergreen.data import describe, parse_targets
 from evergreen.errors import DataError
 from evergreen.spec import ModelSpec
+from evergreen.table import Table, Texts
 
 MAX_CLASSES = 100
 # a categorical column with more distinct values than data.max_categories, nearly one per row, is an
@@ -43,7 +46,38 @@ def mixed_encodings(labels: Sequence[str]) -> list[set[str]]:
     return [enc for enc in BINARY_ENCODINGS if enc & present]
 
 
-def infer_schema(header: Sequence[str], rows: Sequence[Sequence[str]], spec: ModelSpec) -> Inferred:
+@dataclass
+class Present:
+    """What inference needs of a feature column: its present (non-missing) values, how many are
+    not numbers (with the first few and why), and how many distinct texts they have."""
+
+    count: int
+    distinct: int
+    invalid: int
+    examples: list[tuple[str, str]]
+
+
+def present_values(table: Table, name: str) -> Present:
+    column = table.columns[name]
+    if not isinstance(column, Texts):
+        if features.all_valid(column):  # distinct is only asked of text columns
+            present = int(np.count_nonzero(~np.isnan(column.values.astype(np.float64, copy=False))))
+            return Present(present, present, 0, [])
+        column = table.texts(name)
+    counts = column.counts()
+    present = [j for j, text in enumerate(column.values) if not features.is_missing_text(text)]
+    invalid: list[tuple[str, str]] = []
+    n_invalid = 0
+    for j in present:
+        try:
+            features.parse_number(column.values[j])
+        except features.InvalidValue as exc:
+            invalid.append((column.values[j], str(exc)))
+            n_invalid += int(counts[j])
+    return Present(int(counts[present].sum()), len(present), n_invalid, invalid[:features.EXAMPLES])
+
+
+def infer_schema(table: Table, spec: ModelSpec) -> Inferred:
     """Decide the feature columns, their types and the classes; raise DataError naming each problem.
 
     spec.features.numeric / .categorical force a type; spec.features.drop removes columns. Any
@@ -54,7 +88,7 @@ def infer_schema(header: Sequence[str], rows: Sequence[Sequence[str]], spec: Mod
     MAX_CLASSES, one encoding); a regression target must be numeric. Rows without a target do
     not count towards spec.min_rows.
     """
-    header = list(header)
+    header = table.header
     if spec.target not in header:
         raise DataError(f"target column {spec.target!r} not found; columns are {header[:50]}")
     check_width(header, spec)
@@ -67,7 +101,7 @@ def infer_schema(header: Sequence[str], rows: Sequence[Sequence[str]], spec: Mod
     if both:
         raise DataError(f"columns {both} are listed both as numeric and as categorical in spec.features")
 
-    targets = parse_targets(column(rows, header.index(spec.target)), spec.problem_type)
+    targets = parse_targets(table, spec.target, spec.problem_type)
     present = ~targets.missing & ~targets.invalid
     classes: list[str] | None = None
     if spec.problem_type == "classification":
@@ -85,7 +119,7 @@ def infer_schema(header: Sequence[str], rows: Sequence[Sequence[str]], spec: Mod
             raise DataError(f"target column {spec.target!r} mixes label encodings: {shown}; map them to one encoding")
     elif targets.invalid.any():
         raise DataError(f"target column {spec.target!r} must be numeric for regression; {int(targets.invalid.sum())} "
-                        f"values are not: {describe(targets.invalid_values)}")
+                        f"values are not: {describe(list(targets.invalid_counts))}")
     if int(present.sum()) < spec.min_rows:
         raise DataError(f"only {int(present.sum())} usable rows (rows with a target value); "
                         f"the spec requires at least {spec.min_rows}")
@@ -93,29 +127,28 @@ def infer_schema(header: Sequence[str], rows: Sequence[Sequence[str]], spec: Mod
     numeric: list[str] = []
     categorical: list[str] = []
     notices: list[str] = []
-    for index, name in enumerate(header):
+    for name in header:
         if name in wanted.drop or name == spec.target:
             continue
-        values = [v for v in column(rows, index) if not features.is_missing_text(v)]
-        if not values:  # nothing to learn, and imputers cannot fit it
+        values = present_values(table, name)
+        if not values.count:  # nothing to learn, and imputers cannot fit it
             notices.append(f"column {name!r} has no values: left out")
             continue
         if name in wanted.numeric:
             numeric.append(name)
             continue
         if name not in wanted.categorical:
-            _, invalid = features.numeric_column(values)
-            if len(invalid) <= spec.data.max_invalid_fraction * len(values) and len(invalid) < len(values):
+            if values.invalid <= spec.data.max_invalid_fraction * values.count and values.invalid < values.count:
                 numeric.append(name)
-                if invalid:
-                    notices.append(f"column {name!r} is numeric: {len(invalid)} of {len(values)} values "
-                                   f"{invalid[0].reason} (e.g. {describe([c.value for c in invalid])}) and become missing")
+                if values.invalid:
+                    notices.append(f"column {name!r} is numeric: {values.invalid} of {values.count} values "
+                                   f"{values.examples[0][1]} (e.g. {describe([text for text, _ in values.examples])}) "
+                                   "and become missing")
                 continue
-        distinct = len(set(values))
-        if (name not in wanted.categorical and distinct > spec.data.max_categories
-                and distinct >= IDENTIFIER_SHARE * len(values)):
-            notices.append(f"column {name!r} looks like an identifier ({distinct} distinct values in {len(values)} "
-                           "rows): left out (list it in spec.features.categorical to keep it)")
+        if (name not in wanted.categorical and values.distinct > spec.data.max_categories
+                and values.distinct >= IDENTIFIER_SHARE * values.count):
+            notices.append(f"column {name!r} looks like an identifier ({values.distinct} distinct values in "
+                           f"{values.count} rows): left out (list it in spec.features.categorical to keep it)")
             continue
         categorical.append(name)
     if not numeric and not categorical:

@@ -44,7 +44,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from threadpoolctl import threadpool_limits
 
+from evergreen import compute
 from evergreen.contracts import ColumnSchema
 from evergreen.data import Frame, model_matrix
 from evergreen.features import vocabulary
@@ -143,7 +145,7 @@ def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, ra
     estimator_params = resolve_params(family, params, schema.problem_type)
     estimator_params["random_state"] = random_state
     if family in _FORESTS:
-        estimator_params["n_jobs"] = -1
+        estimator_params["n_jobs"] = compute.threads()
     if family == "hist_gradient_boosting":
         estimator_params["categorical_features"] = None  # native categoricals do not convert (FACTS)
     estimator = _ESTIMATORS[key](**estimator_params)
@@ -188,7 +190,8 @@ def fit_candidate(
     pipeline = build_pipeline(candidate.family, candidate.params, schema, random_state,
                               vocabularies(train, schema, max_categories) if schema.categorical else None)
     started = time.perf_counter()
-    pipeline.fit(model_matrix(train, schema), _fit_target(train, schema))
+    with threadpool_limits(limits=compute.threads()):  # OpenMP (HistGB) and BLAS, as n_jobs for forests
+        pipeline.fit(model_matrix(train, schema), _fit_target(train, schema))
     seconds = time.perf_counter() - started
     if schema.problem_type == "classification" and [str(c) for c in pipeline.classes_] != schema.classes:
         raise ValueError(f"the fitted classes {list(pipeline.classes_)} differ from the schema's {schema.classes}")

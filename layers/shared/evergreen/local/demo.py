@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 
 from evergreen import csvfile
 from evergreen.monitoring import alarms
@@ -67,7 +68,8 @@ def example_data(seed: int = 7) -> StoryData:
 
 def user_data(path: Path, target: str, model: str) -> StoryData:
     raw = path.read_bytes()
-    header, rows = csvfile.read_csv(raw, source=str(path))
+    table = csvfile.read_table(raw, source=str(path))
+    header, rows = table.header, table.rows(np.arange(table.n_rows))
     if target not in header:
         raise SystemExit(f"--target {target!r} is not a column of {path}; columns are {header}")
     t = header.index(target)

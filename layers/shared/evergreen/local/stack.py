@@ -92,7 +92,8 @@ class LocalStack:
 
     def local_environment(self) -> dict[str, str]:
         """What handlers see besides the template's variables (these win over it)."""
-        env = {"POWERTOOLS_TRACE_DISABLED": "1"}  # no X-Ray daemon here
+        # no X-Ray daemon here; a Map's fits run at once in this one process: one thread each (evergreen.compute)
+        env = {"POWERTOOLS_TRACE_DISABLED": "1", "EVERGREEN_THREADS": "1"}
         if not self.verbose:  # the demo tells a story; handlers' JSON logs and EMF lines would drown it
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
             env["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF goes to stdout, never to moto's CloudWatch

@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from evergreen import data
+from evergreen import data, splits
 from evergreen.contracts import ColumnSchema, DatasetRef
 from evergreen.storage import Stores
 
 
 def load_split(stores: Stores, dataset: DatasetRef, split: str) -> data.Frame:
     key = {"train": dataset.train_key, "validation": dataset.validation_key, "test": dataset.test_key}[split]
-    return data.frame_from_csv(stores.get_bytes(dataset.bucket, key), dataset.columns)
+    return splits.read_split(stores.get_bytes(dataset.bucket, key), dataset.columns, source=key)
 
 
 def dump_pipeline(pipeline: Any) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from botocore.exceptions import ClientError
 
-from evergreen import data, metrics, registry, training
+from evergreen import data, metrics, registry, splits, training
 from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult, ReferenceScore, RunContext
 from evergreen.data_contract import breaking_changes
 from evergreen.errors import ChampionIntegrityError
@@ -58,9 +58,10 @@ def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline) -> R
         return None
     if ColumnSchema.model_validate(alias["columns"]) != schema:
         return None
-    key = dataset_prefix(run.model_name, alias["dataset_version"]) + "test.csv"
+    # a champion registered before the splits were binary names no test_key: its split is a CSV
+    key = alias.get("test_key") or dataset_prefix(run.model_name, alias["dataset_version"]) + "test.csv"
     try:
-        reference = data.frame_from_csv(stores.get_bytes(stores.artifacts_bucket, key), schema, source=key)
+        reference = splits.read_split(stores.get_bytes(stores.artifacts_bucket, key), schema, source=key)
     except ClientError as exc:
         raise ChampionIntegrityError(f"the test split champion v{alias['version']} was validated on cannot be read: "
                                      f"s3://{stores.artifacts_bucket}/{key} ({exc.response['Error']['Code']})") from None

@@ -15,7 +15,9 @@ At most one run per model holds it at a time: an upload that finds another run w
 retried by the state machine). Before any training the data is checked against the model's locked data contract
 (evergreen.data_contract): a violation fails the run with a DataError listing every difference.
 Rows left out (no usable target) go to a quarantine CSV with the reason each. The raw upload is
-never modified; the run record is written first so even a bad upload is tracked.
+never modified; the run record is written first so even a bad upload is tracked. The upload is read
+once (evergreen.csvfile: pandas' C parser, in chunks) and the splits are written once, binary and
+columnar (evergreen.splits), for every later step to load without parsing.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+import numpy as np
 from botocore.exceptions import ClientError
 
-from evergreen import data, data_contract, features, prediction_log, registry, run_records
+from evergreen import data, data_contract, features, prediction_log, registry, run_records, splits, table
 from evergreen.contracts import ContractInfo, DatasetRef, IngestInput, RunContext, SourceObject
-from evergreen.csvfile import read_csv
+from evergreen.csvfile import read_table
 from evergreen.data_contract import DataContract
 from evergreen.errors import ChampionIntegrityError, DataError
 from evergreen.monitoring import alarms, changepoint, quality
@@ -136,8 +139,7 @@ def read_upload(stores: Stores, source: SourceObject) -> bytes:
 
 @dataclass(frozen=True)
 class Feedback:
-    header: list[str]
-    rows: list[list[str]]
+    table: table.Table
     scope: str  # which labelled predictions were taken, and why
 
 
@@ -196,21 +198,27 @@ def feedback_rows(stores: Stores, spec: ModelSpec, contract: DataContract | None
     expected = contract.columns.numeric + contract.columns.categorical if contract else []
     names = sorted(({name for item in items for name in (item.get("features") or {})} | set(expected)) - {spec.target})
     rows = [[_cell((item.get("features") or {}).get(f)) for f in names] + [_cell(item["label"])] for item in items]
-    return Feedback([*names, spec.target], sorted(rows), scope)  # same labels -> same dataset version, whatever the order
+    # sorted: the same labels give the same dataset version, whatever the order they came in
+    return Feedback(table.Table.from_rows([*names, spec.target], sorted(rows)), scope)
 
 
-def with_latest_upload(stores: Stores, model: str, header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+def text_columns(spec: ModelSpec, contract: DataContract | None) -> list[str]:
+    """The columns an upload is read as text whatever they hold: categorical ones and class labels."""
+    names = [*spec.features.categorical, *(contract.columns.categorical if contract else [])]
+    return names + ([spec.target] if spec.problem_type == "classification" else [])
+
+
+def read_source(stores: Stores, source: SourceObject, spec: ModelSpec, contract: DataContract | None) -> table.Table:
+    return read_table(read_upload(stores, source), source=f"s3://{source.bucket}/{source.key}",
+                      text_columns=text_columns(spec, contract))
+
+
+def with_latest_upload(stores: Stores, spec: ModelSpec, contract: DataContract | None, rows: table.Table) -> table.Table:
     """The "all" policy: the model's latest accepted upload, then the feedback rows (columns aligned)."""
-    latest = run_records.latest_accepted_upload(stores.experiments, model)
+    latest = run_records.latest_accepted_upload(stores.experiments, spec.name)
     if latest is None:
-        return header, rows
-    source = SourceObject.model_validate(latest)
-    up_header, up_rows = read_csv(read_upload(stores, source), source=f"s3://{source.bucket}/{source.key}")
-    names = list(dict.fromkeys([*up_header, *header]))
-    def aligned(h: list[str], rs: list[list[str]]) -> list[list[str]]:
-        at = {name: i for i, name in enumerate(h)}
-        return [[r[at[n]] if n in at else "" for n in names] for r in rs]
-    return names, aligned(up_header, up_rows) + aligned(header, rows)
+        return rows
+    return table.concat(read_source(stores, SourceObject.model_validate(latest), spec, contract), rows)
 
 
 def _cell(value: Any) -> str:
@@ -234,12 +242,13 @@ def load_contract(stores: Stores, model: str) -> DataContract | None:
             f"({code}); restore it or move the champion alias to a verified version") from None
 
 
-def write_quarantine(stores: Stores, key: str, header: list[str], rows: list[list[str]],
-                     rejected: list[tuple[int, str]]) -> None:
+def write_quarantine(stores: Stores, key: str, rows: table.Table, rejected: list[tuple[int, str]]) -> None:
+    """The rejected rows with why; `_row` is the row's line in the upload (numbers as the parser read them)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["_row", "_reason", *header])
-    writer.writerows([index + 2, reason, *rows[index]] for index, reason in rejected)  # _row: line in the upload
+    writer.writerow(["_row", "_reason", *rows.header])
+    cells = rows.rows(np.array([index for index, _ in rejected], dtype=np.intp))
+    writer.writerows([index + 2, reason, *row] for (index, reason), row in zip(rejected, cells))
     stores.put_bytes(stores.artifacts_bucket, key, out.getvalue().encode("utf-8"), "text/csv")
 
 
@@ -292,24 +301,24 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
     learned_from: list[str] = []
     if source is not None:
         name = f"s3://{source.bucket}/{source.key}"
-        header, rows = read_csv(read_upload(stores, source), source=name)
+        rows = read_source(stores, source, spec, contract)
     else:
         feedback = feedback_rows(stores, spec, contract, now)
         learned_from.append(f"learned from {feedback.scope}")
-        name, header, rows = f"{feedback.scope} of {model!r}", feedback.header, feedback.rows
+        name, rows = f"{feedback.scope} of {model!r}", feedback.table
         if spec.monitoring.retrain_data == "all":
             name = f"the latest upload and {name}"
-            header, rows = with_latest_upload(stores, model, header, rows)
+            rows = with_latest_upload(stores, spec, contract, rows)
         run_records.mark_retrain(stores.experiments, model, inp.run_id, now)
-    plan = data_contract.plan(header, rows, spec, contract)
-    columns = data_contract.checkable(plan.schema, header)
+    plan = data_contract.plan(rows, spec, contract)
+    columns = data_contract.checkable(plan.schema, rows.header)
     if columns is None:
         raise DataError(f"{name} breaks data contract v{plan.version}: " + "; ".join(plan.differences))
-    cleaned = data.build_frame(header, rows, columns)
+    cleaned = data.build_frame(rows, columns)
     quarantine = None
     if cleaned.rejected:
         quarantine = quarantine_key(model, inp.run_id)
-        write_quarantine(stores, quarantine, header, rows, cleaned.rejected)
+        write_quarantine(stores, quarantine, rows, cleaned.rejected)
     problems = data_contract.conformance(plan, cleaned.report, spec)
     if problems:
         against = f"breaks data contract v{plan.version}" if contract and not plan.changes else "cannot be used"
@@ -321,11 +330,12 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         frame, spec.split.validation, spec.split.test, spec.split.seed, classification=spec.problem_type == "classification"
     )
 
-    version = data.dataset_version(frame, schema)
+    arrays = {part: splits.arrays_of(subset, schema) for part, subset in zip(splits.PARTS, (train, validation, test))}
+    version = splits.dataset_version(schema, arrays)
     prefix = dataset_prefix(model, version)
-    keys = {part: f"{prefix}{part}.csv" for part in ("train", "validation", "test")}
-    for part, subset in (("train", train), ("validation", validation), ("test", test)):
-        stores.put_bytes(stores.artifacts_bucket, keys[part], data.frame_to_csv(subset, schema), "text/csv")
+    keys = {part: splits.split_key(prefix, part) for part in splits.PARTS}
+    for part in splits.PARTS:
+        stores.put_bytes(stores.artifacts_bucket, keys[part], splits.to_bytes(arrays[part]))
     fresh = data_contract.new_categories(contract, frame)
     top = spec.data.max_categories
     profile_key = f"{prefix}profile.json"

@@ -103,7 +103,7 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
         "card_key": card, "columns": inp.run.dataset.columns.model_dump(),
         "contract_version": inp.run.contract.version, "contract_key": contract,
         "primary_metric": inp.evaluation.metric, "test_score": inp.export.onnx_test_score,
-        "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version,
+        "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version, "test_key": inp.run.dataset.test_key,
         "family": inp.export.candidate.family, "params": inp.export.candidate.params,
         "regression_tolerance": regression_tolerance(inp),
         "quality_threshold": spec.monitoring.quality_threshold,
