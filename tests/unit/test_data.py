@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from evergreen.table import Table
 from evergreen.contracts import ColumnSchema
@@ -17,7 +16,6 @@ from evergreen.data import (
     model_matrix,
     split_frame,
 )
-from evergreen.errors import DataError
 
 
 # --- build_frame ------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from evergreen.table import Table
 from evergreen.contracts import ColumnSchema
 from evergreen.csvfile import read_table
 from evergreen.data import Frame, build_frame, split_frame
