@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo up test test-fast bench bench-cardinality clean
+.PHONY: help venv demo up test test-fast bench bench-cardinality bench-scale clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ bench: $(STAMP) ## Benchmarks; results go to BENCHMARKS.md by hand, with the com
 
 bench-cardinality: $(STAMP) ## Capped vs uncapped one-hot on a 200/2,000/20,000-value column: fit s, peak RSS, accuracy (~12 min)
 	$(PY) benchmarks/bench_cardinality.py
+
+bench-scale: $(STAMP) ## Ingest parsing vs pandas.read_csv at 100k/1M/5M rows; the local pipeline vs a plain loop at 30k/1M rows (ARGS=...)
+	$(PY) benchmarks/bench_scale.py $(ARGS)
+
+.PHONY: bench-batch
+bench-batch: $(STAMP) ## Batch scoring of 1M rows on the local stack beside bare session.run on the same rows (ARGS="--rows N")
+	$(PY) benchmarks/bench_batch.py $(ARGS)
 
 bench-loop: $(STAMP) ## The closed loop on concept-drift, covariate-shift and stationary streams vs river's ADWIN (ARGS="--stationary-samples 50000" for the long run)
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/bench-loop.txt

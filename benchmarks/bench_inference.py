@@ -1,55 +1,87 @@
-"""One-row latency: Evergreen's serving hot path (onnxruntime) vs the scikit-learn Pipeline it came from.
+"""Serving latency: Evergreen's /predict path vs bare onnxruntime, and vs the scikit-learn Pipeline it came from.
 
-    .venv/bin/python benchmarks/bench_inference.py [--repeat 2000] [--no-cold]
+    .venv/bin/python benchmarks/bench_inference.py [--repeat 2000] [--models logistic_regression,...] [--no-cold]
+    .venv/bin/python benchmarks/bench_inference.py --quick      # CI: 200 iterations, no cold start
 
-Warm (in one process, same model, same record, medians of --repeat calls):
-  serving   JSON body -> parse -> feeds (numpy, no DataFrame) -> onnxruntime -> response dict,
-            i.e. evergreen.serving minus the DynamoDB write and the API Gateway envelope
-  onnx      OnnxModel.run alone on prebuilt feeds
-  sklearn   dict -> 1-row object array -> Pipeline.predict_proba (pandas is not installed here,
-            so the scikit-learn reference gets an object array rather than a DataFrame; with a
-            DataFrame it is slower still: FACTS.md)
-Cold (fresh interpreters, median of 3): import + load the model + first prediction, each stack.
+Warm: per model and per batch of 1 and of 100 records, the variants run interleaved in one loop (each
+iteration calls each variant once, the first to go rotating; scikit-learn every 4th iteration), and
+each figure is the median of its calls:
+  serving   the request body (JSON text) -> requests.parse_json_body + parse_predict_request ->
+            predict.predict with the champion in memory: feeds through evergreen.features,
+            OnnxModel.run, plausibility flags from the champion's data contract, the response dict,
+            and the prediction log items converted for DynamoDB (storage.to_dynamo) and handed to a
+            batch_writer that sends nothing. Not included: the API Gateway event and Powertools
+            routing, metrics, the response's JSON text, the DynamoDB call itself.
+  bare      champion.model.session.run(None, feeds): the same onnxruntime session on the same feeds,
+            built once beforehand from the same body
+  sklearn   Pipeline.predict_proba on the same records as one object array (pandas is not installed
+            here, so it gets no DataFrame: FACTS.md)
+One thread everywhere: the session is OnnxModel's (intra_op_num_threads=1, inter_op_num_threads=1), and
+OMP/OpenBLAS/MKL are set to 1 thread before numpy loads. The targets are serving <= 3x bare for one
+record and <= 2x for 100.
 
-The model is tests/support/tiny_model.py's classifier (2 numeric + 2 categorical columns,
-LogisticRegression), exported to ONNX exactly as the tests do. Absolute times are noisy on a
-shared 2-vCPU box; the ratio measured in the same run is the number to quote.
+Models: one candidate of each family of the default classification spec (the smaller ones), fitted on
+tests/support/tiny_model.py's data (2 numeric + 2 categorical columns, 3 classes, 2000 rows) and exported
+to ONNX as the tests do: logistic_regression (C=1), random_forest (100 trees, max_depth 8),
+hist_gradient_boosting (100 iterations). Records: 1 or 100 of synthetic_records(seed=1), a few with
+missing values, each with a customer_id the model ignores (and the log keeps).
+Cold (fresh interpreters, median of 3): import + load the first model + first prediction, each stack.
+Absolute times are noisy on a shared 2-vCPU box; quote the ratios, measured in the same run.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy, scikit-learn or onnxruntime load their thread pools
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RECORD = {"age": 42, "income": "58000.5", "plan": "pro", "region": "north", "customer_id": "c-1001"}
+BATCHES = (1, 100)
+TARGETS = {1: 3.0, 100: 2.0}  # serving / bare session.run, at most
+SKLEARN_EVERY = 4
 
 
-def timed(fn, repeat: int, warmup: int = 50) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter_ns()
-        fn()
-        out.append((time.perf_counter_ns() - start) / 1000)  # µs
-    return out
+def estimators() -> dict[str, Callable[[], Any]]:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "logistic_regression": lambda: LogisticRegression(C=1.0, max_iter=200, random_state=0),
+        "random_forest": lambda: RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0),
+        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=100, random_state=0),
+    }
 
 
-def summary(name: str, samples: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(samples, n=10)
-    row = {"median_us": statistics.median(samples), "p10_us": q[0], "p90_us": q[-1], "n": len(samples)}
-    print(f"  {name:<9} median {row['median_us']:9.1f} µs   p10 {row['p10_us']:9.1f}   p90 {row['p90_us']:9.1f}   (n={len(samples)})")
-    return row
+def interleaved(variants: dict[str, Callable[[], Any]], repeat: int, every: dict[str, int],
+                warmup: int) -> dict[str, list[float]]:
+    """µs per call of each variant, from one loop where the variants take turns (medians compare like with like)."""
+    names = list(variants)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(warmup + repeat):
+        turn = i % len(names)
+        for name in names[turn:] + names[:turn]:
+            if i % every.get(name, 1):
+                continue
+            start = time.perf_counter_ns()
+            variants[name]()
+            elapsed = (time.perf_counter_ns() - start) / 1000
+            if i >= warmup:
+                samples[name].append(elapsed)
+    return samples
 
 
 COLD_ONNX = """
@@ -88,89 +120,109 @@ def cold(script: str, *args: str, runs: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=2000, help="timed calls per variant (sklearn gets a quarter)")
+    parser.add_argument("--repeat", type=int, default=2000,
+                        help=f"loop iterations per model and batch size (scikit-learn runs every {SKLEARN_EVERY}th)")
+    parser.add_argument("--models", default=",".join(estimators()), help="comma-separated, from: %(default)s")
     parser.add_argument("--no-cold", action="store_true", help="skip the fresh-process measurements")
+    parser.add_argument("--quick", action="store_true", help="CI: --repeat 200 --no-cold")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.no_cold = 200, True
+
+    import dataclasses
 
     import numpy as np
     import onnxruntime
     import sklearn
 
-    from datetime import UTC, datetime
+    from evergreen.onnx_model import sha256_hex
+    from evergreen.serving import champion, feeds, plausibility, predict, requests
+    from tests.support.tiny_model import contract_document, synthetic_records, train_classifier
 
-    from evergreen.onnx_model import OnnxModel, sha256_hex
-    from evergreen.serving import feeds, predict, requests
-    from tests.support.tiny_model import train_classifier
+    class InMemory:  # the ModelCache method predict.predict calls
+        def __init__(self, served: champion.Champion) -> None:
+            self.served = served
 
-    tiny = train_classifier(seed=0)
-    cols = tiny.columns
-    model = OnnxModel(tiny.onnx_bytes, numeric=cols["numeric"], categorical=cols["categorical"],
-                      classes=cols["classes"], expected_sha256=sha256_hex(tiny.onnx_bytes))
+        def get(self, model_name: str) -> champion.Champion:
+            return self.served
 
-    class Champion:  # the attributes of evergreen.serving.champion.Champion that the hot path reads
-        model_name, version, problem_type, regression_tolerance = "demo", 1, "classification", None
-        classes = tuple(cols["classes"])
-        numeric, categorical = tuple(cols["numeric"]), tuple(cols["categorical"])
+    class NoWrite:  # a PredictionsTable whose batch_writer sends nothing
+        def batch_writer(self) -> NoWrite:
+            return self
 
-    champion = Champion()
-    body = json.dumps({"record": RECORD})
+        def __enter__(self) -> NoWrite:
+            return self
 
-    def serving_path():
-        request = requests.parse_predict_request(requests.parse_json_body(body), "demo")
-        f = feeds.build_feeds(request.records, champion.numeric, champion.categorical, single=request.single)
-        out = model.run(f.numeric, f.categorical)
-        predictions, _items = predict.format_predictions(champion, out.labels, out.probabilities, f.received,
-                                                         datetime.now(UTC))
-        return {"model": "demo", "model_version": 1, "predictions": predictions, "ignored_fields": f.ignored_fields}
+        def __exit__(self, *exc: object) -> None:
+            return None
 
-    prebuilt = feeds.build_feeds([RECORD], cols["numeric"], cols["categorical"])
+        def put_item(self, Item: dict[str, Any]) -> None:
+            return None
 
-    def onnx_only():
-        return model.run(prebuilt.numeric, prebuilt.categorical)
+    records, _, _ = synthetic_records(max(BATCHES), seed=1)
+    records = [{**r, "customer_id": f"c-{1000 + i}"} for i, r in enumerate(records)]  # a field the model ignores
+    bodies = {n: json.dumps({"record": records[0]} if n == 1 else {"records": records[:n]}) for n in BATCHES}
 
-    def sklearn_path():
-        r = RECORD
-        row = [np.float32(np.nan if r.get(c) in (None, "") else float(r[c])) for c in cols["numeric"]]
-        row += ["" if r.get(c) is None else str(r[c]) for c in cols["categorical"]]
-        return tiny.pipeline.predict_proba(np.array([row], dtype=object))
-
-    # same answer before timing anything
-    ref = sklearn_path()[0]
-    got = serving_path()["predictions"][0]["probabilities"]
-    assert np.allclose(list(got.values()), ref, atol=1e-5), (got, ref)
-
-    try:
-        import pandas  # noqa: F401
-        has_pandas = True
-    except ImportError:
-        has_pandas = False
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
-          f"scikit-learn {sklearn.__version__}, pandas {'installed' if has_pandas else 'not installed'}, "
-          f"{os.cpu_count()} CPUs")
-    print("warm, one row (µs):")
-    results = {
-        "serving": summary("serving", timed(serving_path, args.repeat)),
-        "onnx": summary("onnx", timed(onnx_only, args.repeat)),
-        "sklearn": summary("sklearn", timed(sklearn_path, max(args.repeat // 4, 50), warmup=20)),
-    }
-    ratio = results["sklearn"]["median_us"] / results["serving"]["median_us"]
-    print(f"  ratio    scikit-learn / serving hot path = {ratio:.1f}x (medians, this run)")
-    results["ratio_sklearn_over_serving"] = ratio
+          f"scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, one thread each; "
+          f"{args.repeat} iterations per row of the table (scikit-learn: every {SKLEARN_EVERY}th)")
+    print(f"{'model':<24}{'rows':>5}{'serving µs':>12}{'bare run µs':>13}{'serving/bare':>14}{'target':>8}"
+          f"{'sklearn µs':>12}{'sklearn/serving':>17}")
+    results: dict[str, Any] = {"repeat": args.repeat, "models": {}}
+    first = None
+    for name in args.models.split(","):
+        model = train_classifier(seed=0, n=2000, estimator=estimators()[name]())
+        first = first or model
+        alias = {"columns": model.columns, "sha256": sha256_hex(model.onnx_bytes), "version": 1,
+                 "model_key": f"models/{name}/v000001/model.onnx"}
+        served = champion.champion_from_bytes(name.replace("_", "-"), alias, model.onnx_bytes)
+        served = dataclasses.replace(served, plausibility=plausibility.from_contract(
+            contract_document(model), served.numeric, served.categorical, served.problem_type))
+        cache, table = InMemory(served), NoWrite()
+        for n in BATCHES:
+            body = bodies[n]
+            prebuilt = feeds.build_feeds(records[:n], served.numeric, served.categorical)
+            inputs = {"numeric": prebuilt.numeric, "categorical": prebuilt.categorical}
+            matrix = model.matrix(records[:n])
+            k = len(served.numeric)
+            matrix[:, :k] = matrix[:, :k].astype(np.float32)
 
-    if not args.no_cold:
+            def serving() -> dict[str, Any]:
+                request = requests.parse_predict_request(requests.parse_json_body(body), served.model_name)
+                return predict.predict(request, cache, table).body
+
+            variants = {
+                "serving": serving,
+                "bare": lambda: served.model.session.run(None, inputs),
+                "sklearn": lambda: model.pipeline.predict_proba(matrix),
+            }
+            got = [list(p["probabilities"].values()) for p in serving()["predictions"]]
+            assert np.allclose(got, variants["sklearn"](), atol=1e-5), f"{name}: ONNX and scikit-learn disagree"
+            samples = interleaved(variants, args.repeat, {"sklearn": SKLEARN_EVERY}, warmup=max(args.repeat // 10, 20))
+            med = {v: statistics.median(s) for v, s in samples.items()}
+            ratio, speedup = med["serving"] / med["bare"], med["sklearn"] / med["serving"]
+            print(f"{name:<24}{n:>5}{med['serving']:>12.1f}{med['bare']:>13.1f}{ratio:>13.2f}x{TARGETS[n]:>7.0f}x"
+                  f"{med['sklearn']:>12.1f}{speedup:>16.1f}x")
+            results["models"].setdefault(name, {})[n] = {
+                "serving_us": round(med["serving"], 1), "bare_run_us": round(med["bare"], 1),
+                "sklearn_us": round(med["sklearn"], 1), "serving_over_bare": round(ratio, 2),
+                "sklearn_over_serving": round(speedup, 1), "within_target": ratio <= TARGETS[n],
+            }
+
+    if not args.no_cold and first is not None:
         import joblib
 
         with tempfile.TemporaryDirectory() as tmp:
             onnx_file, pipe_file = Path(tmp, "model.onnx"), Path(tmp, "pipeline.joblib")
-            onnx_file.write_bytes(tiny.onnx_bytes)
-            joblib.dump(tiny.pipeline, pipe_file)
-            argv = (json.dumps(cols), json.dumps(RECORD))
-            results["cold_onnx_s"] = cold(COLD_ONNX, str(onnx_file), *argv)
-            results["cold_sklearn_s"] = cold(COLD_SKLEARN, str(pipe_file), *argv)
-        print("cold, fresh process to first prediction (median of 3):")
+            onnx_file.write_bytes(first.onnx_bytes)
+            joblib.dump(first.pipeline, pipe_file)
+            argv = (json.dumps(first.columns), json.dumps(records[0]))
+            results["cold_onnx_s"] = round(cold(COLD_ONNX, str(onnx_file), *argv), 3)
+            results["cold_sklearn_s"] = round(cold(COLD_SKLEARN, str(pipe_file), *argv), 3)
+        print(f"cold, fresh process to first prediction ({args.models.split(',')[0]}, median of 3):")
         print(f"  serving   {results['cold_onnx_s']:.2f} s   (numpy + onnx + onnxruntime + evergreen.serving)")
         print(f"  sklearn   {results['cold_sklearn_s']:.2f} s   (joblib + scikit-learn + scipy)")
-    print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in results.items()}, default=str))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

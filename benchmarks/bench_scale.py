@@ -158,7 +158,7 @@ from evergreen.spec import ModelSpec, expand_candidates
 spec = ModelSpec.model_validate(json.loads({spec!r}))
 df = pd.read_csv({path!r})
 df = df[df["y"].notna()]
-categorical = [c for c in df.columns if c != "y" and df[c].dtype == object or str(df[c].dtype) == "str"]
+categorical = [c for c in df.columns if c != "y" and not pd.api.types.is_numeric_dtype(df[c].dtype)]
 numeric = [c for c in df.columns if c != "y" and c not in categorical]
 for c in categorical:
     df[c] = df[c].fillna("").astype(object)
@@ -186,28 +186,51 @@ def plain_loop(path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def local_pipeline(path: Path) -> dict:
+LINEAR_SPEC = {**PIPELINE_SPEC, "candidates": [{"family": "logistic_regression", "grid": {"C": [0.1, 1.0]}}]}
+
+
+def local_pipeline(path: Path, spec: dict = PIPELINE_SPEC, memory: dict[str, str] | None = None) -> dict:
     """Upload -> end of the execution on an in-process LocalStack (start-up excluded), in a child
-    process so its memory and threads are its own."""
+    process so its memory and threads are its own. A thread samples the process's RSS every 20 ms;
+    a step's peak is the highest RSS during its invocations minus the RSS when the first one started
+    (the Map's trials overlap: theirs is the peak of all of them together)."""
     code = f"""
-import json, sys, time
+import json, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {str(ROOT / "layers" / "shared")!r})
 from evergreen.local.stack import LocalStack
-with LocalStack(root=Path({str(ROOT)!r}), stack_name="bench-scale") as stack:
+samples = []
+def sample():
+    while True:
+        samples.append((time.time(), int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20))
+        time.sleep(0.02)
+threading.Thread(target=sample, daemon=True).start()
+with LocalStack(root=Path({str(ROOT)!r}), stack_name="bench-scale", parameters={memory or {}!r}) as stack:
     s3, bucket = stack.client("s3"), stack.outputs["DataBucketName"]
-    s3.put_object(Bucket=bucket, Key="specs/scale.json", Body=json.dumps({PIPELINE_SPEC!r}).encode())
+    s3.put_object(Bucket=bucket, Key="specs/scale.json", Body=json.dumps({spec!r}).encode())
     body = Path({str(path)!r}).read_bytes()
     known = len(stack.list_executions())
     started = time.perf_counter()
     s3.put_object(Bucket=bucket, Key="uploads/scale/data.csv", Body=body)
+    del body
     arn = stack.wait_for_new_execution(known, timeout=60)["executionArn"]
     execution = stack.wait_for_execution(arn, timeout=7200)
     seconds = time.perf_counter() - started
-    steps = {{}}
+    steps, peaks = {{}}, {{}}
+    windows = {{}}
     for inv in stack.invocations:
         steps[inv.function] = steps.get(inv.function, 0) + inv.duration_s
-    print(json.dumps({{"seconds": seconds, "status": execution["status"], "steps": steps}}))
+        first, last = windows.get(inv.function, (inv.started_at, inv.started_at + inv.duration_s))
+        windows[inv.function] = (min(first, inv.started_at), max(last, inv.started_at + inv.duration_s))
+    for name, (first, last) in windows.items():
+        inside = [rss for t, rss in samples if first <= t <= last]
+        before = [rss for t, rss in samples if t <= first]
+        if inside and before:
+            peaks[name] = max(inside) - before[-1]
+    events = stack.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    print(json.dumps({{"seconds": seconds, "status": execution["status"], "steps": steps, "peak_mb": peaks,
+                      "states": entered}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
@@ -221,6 +244,7 @@ def bench_pipeline(sizes: list[int]) -> list[dict]:
         path = generate(n)
         ours, plain = local_pipeline(path), plain_loop(path)
         row = {"rows": n, "pipeline_s": ours["seconds"], "status": ours["status"], "steps": ours["steps"],
+               "peak_mb": ours["peak_mb"],
                "plain_s": plain["seconds"], "plain_test_accuracy": plain["test_accuracy"],
                "ratio": ours["seconds"] / plain["seconds"]}
         print(json.dumps(row), flush=True)
@@ -228,11 +252,24 @@ def bench_pipeline(sizes: list[int]) -> list[dict]:
     return results
 
 
+def bench_lambda_path(sizes: list[int], memory: dict[str, str]) -> None:
+    """Upload -> champion of a linear-only spec (its refit fits Lambda: evergreen.sagemaker_refit.plan)
+    with the template's memory parameters set to `memory`: each step's seconds and peak MB."""
+    print("\n| rows | status | refit by | wall s | step: s summed (peak MB above the step's start) | memory parameters |")
+    print("|---|---|---|---|---|---|")
+    for n in sizes:
+        out = local_pipeline(generate(n), LINEAR_SPEC, memory)
+        refit = "SageMaker" if "RefitOnSageMaker" in out["states"] else "RefitWinner (Lambda)"
+        steps = ", ".join(f"{k.removesuffix('Function')} {v:.1f} ({out['peak_mb'].get(k, 0):.0f})" for k, v in out["steps"].items())
+        params = ", ".join(f"{k} {v}" for k, v in memory.items()) or "the template's defaults"
+        print(f"| {n:,} | {out['status']} | {refit} | {out['seconds']:.0f} | {steps} | {params} |", flush=True)
+
+
 def print_pipeline(results: list[dict]) -> None:
-    print("\n| rows | local pipeline s | status | plain loop s | ratio | seconds per step (summed over invocations) |")
+    print("\n| rows | local pipeline s | status | plain loop s | ratio | per step: s summed over invocations (peak MB above the step's start) |")
     print("|---|---|---|---|---|---|")
     for r in results:
-        steps = ", ".join(f"{k.removesuffix('Function')} {v:.1f}" for k, v in r["steps"].items())
+        steps = ", ".join(f"{k.removesuffix('Function')} {v:.1f} ({r['peak_mb'].get(k, 0):.0f})" for k, v in r["steps"].items())
         print(f"| {r['rows']:,} | {r['pipeline_s']:.1f} | {r['status']} | {r['plain_s']:.1f} | {r['ratio']:.2f} | {steps} |")
 
 
@@ -241,6 +278,9 @@ def main() -> None:
     parser.add_argument("--rows", default="100000,1000000,5000000")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--pipeline-rows", default="30000,1000000")
+    parser.add_argument("--lambda-path-rows", default="", help="e.g. 5000000: a linear-only spec upload -> champion")
+    parser.add_argument("--memory", default="", help="template memory parameters for --lambda-path-rows, e.g. "
+                        "TrainMemorySize=10240 (default: the template's defaults)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.rows.split(",") if s]
     started = time.perf_counter()
@@ -249,6 +289,9 @@ def main() -> None:
     pipeline_sizes = [int(s) for s in args.pipeline_rows.split(",") if s]
     if pipeline_sizes:
         print_pipeline(bench_pipeline(pipeline_sizes))
+    lambda_sizes = [int(s) for s in args.lambda_path_rows.split(",") if s]
+    if lambda_sizes:
+        bench_lambda_path(lambda_sizes, dict(item.split("=") for item in args.memory.split(",") if item))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
 
 

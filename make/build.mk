@@ -66,6 +66,6 @@ $(CHECKOV): requirements/scan.lock
 LAYER_LOCK_FLAGS = --quiet --no-header --generate-hashes --only-binary :all: \
 	--python-version 3.12 --python-platform x86_64-manylinux_2_34 -c requirements/dev.lock
 layer-locks:
-	for layer in shared training serving ingest; do \
+	for layer in shared training serving ingest batch; do \
 		$(UV) pip compile $(LAYER_LOCK_FLAGS) layers/$$layer/requirements.txt -o layers/$$layer/requirements.lock || exit 1; \
 	done

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from evergreen.table import Table
+from evergreen.triggers import not_data
 from evergreen import registry, run_records
 from evergreen.contracts import (
     ChampionScore,
@@ -122,7 +123,7 @@ def test_a_repeated_s3_event_is_claimed_once(stores):
     ("uploads/m/data.csv", 10, None), ("uploads/m/2026/12/data", 10, None),
 ])
 def test_objects_that_are_plainly_not_data(key, size, why):
-    got = ingest.not_data(key, size)
+    got = not_data(key, size)
     assert got == why if why is None else why in got
 
 
@@ -254,3 +255,53 @@ def test_the_all_policy_adds_the_latest_accepted_upload(stores):
                                     Table.from_rows(["x", "y"], [["7", "c"]]))
     assert got.header == ["x", "z", "y"]
     assert got.rows(np.arange(got.n_rows)) == [["1", "u", "a"], ["2", "v", "b"], ["7", "", "c"]]
+
+
+def put_splits(stores: Stores, n_train: int) -> DatasetRef:
+    """A two-class dataset with one informative feature, its splits stored as ingest writes them."""
+    from evergreen import splits
+    from evergreen.data import Frame
+
+    rng = np.random.default_rng(0)
+
+    def frame(n: int) -> Frame:
+        x = rng.normal(size=n).astype(np.float32)
+        return Frame({"x": x}, np.where(x + rng.normal(scale=0.5, size=n) > 0, "b", "a").astype(object))
+
+    prefix = "datasets/m/ds-1/"
+    parts = {"train": frame(n_train), "validation": frame(400), "test": frame(400)}
+    for part, f in parts.items():
+        stores.put_bytes(stores.artifacts_bucket, splits.split_key(prefix, part), splits.to_bytes(splits.arrays_of(f, SCHEMA)))
+    return DatasetRef(version="ds-1", bucket=stores.artifacts_bucket, train_key=splits.split_key(prefix, "train"),
+                      validation_key=splits.split_key(prefix, "validation"), test_key=splits.split_key(prefix, "test"),
+                      profile_key=prefix + "profile.json", rows={"train": n_train, "validation": 400, "test": 400},
+                      columns=SCHEMA)
+
+
+@pytest.mark.parametrize("sample_rows,refit", [(1000, True), (5000, False)])
+def test_trials_fit_on_the_search_sample_and_only_the_winner_is_refit_on_every_training_row(stores, sample_rows, refit):
+    from evergreen.contracts import Candidate, RefitInput, TrainInput
+    from evergreen.steps import refit as refit_step
+    from evergreen.steps import train
+
+    spec = SPEC.model_copy(update={"search": SPEC.search.model_copy(update={"sample_rows": sample_rows})})
+    dataset = put_splits(stores, 3000)
+    candidates = [Candidate(candidate_id=f"c00{i}", family="logistic_regression", params={"C": c})
+                  for i, c in enumerate((0.001, 1.0))]
+    trials = [train.run(TrainInput(run_id="r1", model_name="m", spec=spec, dataset=dataset, candidate=c), stores)
+              for c in candidates]
+    assert {t.trained_rows for t in trials} == {min(sample_rows, 3000)}
+    run = RunContext(run_id="r1", model_name="m", trigger="upload", spec=spec, dataset=dataset,
+                     contract=ContractInfo(version=1, previous=None), candidates=candidates)
+    out = refit_step.run(RefitInput(run=run, trials=trials), stores)
+    best = max(trials, key=lambda t: t.validation_score)
+    if not refit:
+        assert out == trials  # the sample was the whole split: the winner's artifact is final
+        return
+    winner = next(t for t in out if t.candidate_id == best.candidate_id)
+    assert winner.trained_rows == 3000 and winner.artifact_key == "runs/m/r1/refit/pipeline.joblib"
+    assert winner.validation_score == best.validation_score and winner.refit_validation_score is not None
+    assert [t for t in out if t.candidate_id != best.candidate_id] == [t for t in trials if t is not best]
+    record = stores.experiments.get_item(Key={"run_id": "r1", "sk": f"trial#{best.candidate_id}-refit"})["Item"]
+    assert int(record["trained_rows"]) == 3000
+    assert keys(stores, "runs/m/r1/refit/") == ["runs/m/r1/refit/pipeline.joblib"]

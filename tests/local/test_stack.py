@@ -210,11 +210,9 @@ def test_stop_restores_the_environment():
     assert {k: os.environ.get(k) for k in before} == before
 
 
-FUNCTIONS = [d for d in ("ingest", "train", "evaluate", "export_onnx", "promote", "finish_run", "infer", "monitor")]
+FUNCTIONS = sorted(d.name for d in (ROOT / "functions").iterdir() if (d / "app.py").exists())
 
 
-@pytest.mark.skipif(not all((ROOT / "functions" / d / "app.py").exists() for d in FUNCTIONS),
-                    reason="functions/*/app.py not written yet")
 def test_the_real_template_starts_locally():
     with LocalStack(ROOT) as local:
         functions = {f["FunctionName"] for f in local.client("lambda").list_functions()["Functions"]}

@@ -72,7 +72,8 @@ def test_prepare_the_real_template(project, aws):
         assert code["S3Bucket"] == "staging" and "Layers" not in resources[logical_id]["Properties"]
         with zipfile.ZipFile(BytesIO(s3.get_object(Bucket="staging", Key=code["S3Key"])["Body"].read())) as z:
             assert "app.py" in z.namelist()
-    assert prepared.state_machines == ["PipelineStateMachine"]
+    assert sorted(prepared.state_machines) == sorted(
+        k for k, r in sam["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine")
 
     # The definition is inline, substituted by Fn::Join (which keeps "$$.").
     definition = resources["PipelineStateMachine"]["Properties"]

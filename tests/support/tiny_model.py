@@ -117,13 +117,16 @@ def _fit(pipeline: Any, model: TinyModel, records: list[dict[str, Any]], y: Any)
     pipeline.fit(X, y)
 
 
-def train_classifier(seed: int = 0, n: int = 400, max_iter: int = 200) -> TinyModel:
+def train_classifier(seed: int = 0, n: int = 400, max_iter: int = 200, estimator: Any = None) -> TinyModel:
+    """A LogisticRegression classifier, or `estimator` (a fresh scikit-learn classifier) in its place."""
     from sklearn.linear_model import LogisticRegression
 
     records, labels, _ = synthetic_records(n, seed)
     columns = {"numeric": NUMERIC, "categorical": CATEGORICAL, "target": "tier",
                "problem_type": "classification", "classes": CLASSES}
-    pipeline = _pipeline(LogisticRegression(max_iter=max_iter, random_state=seed), len(NUMERIC), len(CATEGORICAL))
+    if estimator is None:
+        estimator = LogisticRegression(max_iter=max_iter, random_state=seed)
+    pipeline = _pipeline(estimator, len(NUMERIC), len(CATEGORICAL))
     model = TinyModel(pipeline, b"", columns)
     _fit(pipeline, model, records, np.array(labels, dtype=object))
     model.seen = _seen(records, labels, regression=False)

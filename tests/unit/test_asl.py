@@ -1,55 +1,24 @@
-"""Lint the state machine against the template and the step contracts (cfn-lint does not look inside ASL)."""
+"""Lint the pipeline state machine against the template and the step contracts (cfn-lint does not look inside ASL)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
-from pathlib import Path
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 from evergreen import contracts
+from tests.support.asl import LAMBDA_ERRORS, TEMPLATE, all_states, check_payload_matches_handler, check_transitions, machine
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
-SM = TEMPLATE["Resources"]["PipelineStateMachine"]["Properties"]
-ASL_TEXT = (ROOT / SM["DefinitionUri"]).read_text()
-ASL = json.loads(ASL_TEXT)
-LAMBDA_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                 "Lambda.TooManyRequestsException"}
-
-
-def all_states(machine: dict, path: str = "") -> list[tuple[str, dict, dict]]:
-    """(name, state, the machine it belongs to), recursing into Map/Parallel."""
-    out = []
-    for name, state in machine["States"].items():
-        out.append((path + name, state, machine))
-        for sub in [state.get("ItemProcessor") or state.get("Iterator")] + state.get("Branches", []):
-            if sub:
-                out += all_states(sub, f"{path}{name}/")
-    return out
-
-
+PIPELINE = machine("PipelineStateMachine")
+SM, ASL_TEXT, ASL = PIPELINE.properties, PIPELINE.text, PIPELINE.asl
 STATES = all_states(ASL)
-TASKS = [(n, s) for n, s, _ in STATES if s["Type"] == "Task"]
+TASKS = [(n, s) for n, s, _ in STATES if s["Type"] == "Task" and s["Resource"].startswith("${")]  # our Lambdas
+SERVICE_TASKS = [(n, s) for n, s, _ in STATES if s["Type"] == "Task" and not s["Resource"].startswith("${")]
 
 
 def test_every_transition_target_exists():
-    def check(machine):
-        names = set(machine["States"])
-        assert machine["StartAt"] in names
-        for name, state in machine["States"].items():
-            targets = [state.get("Next"), state.get("Default")] + [c["Next"] for c in state.get("Choices", [])]
-            targets += [c["Next"] for c in state.get("Catch", [])]
-            for target in filter(None, targets):
-                assert target in names, f"{name} -> {target!r} does not exist"
-            assert state["Type"] in ("Succeed", "Fail", "Choice") or state.get("Next") or state.get("End"), name
-            for sub in [state.get("ItemProcessor")] + state.get("Branches", []):
-                if sub:
-                    check(sub)
-    check(ASL)
+    check_transitions(ASL)
 
 
 @pytest.mark.parametrize("name,state", TASKS, ids=[n for n, _ in TASKS])
@@ -62,6 +31,26 @@ def test_every_task_retries_lambda_errors_and_catches(name, state):
     slot = "$.record_error" if name == "RecordFailure" else "$.error"
     assert all(c.get("ResultPath") == slot for c in state["Catch"]), f"{name}: Catch must write {slot} only"
     assert "TimeoutSeconds" in state
+
+
+def test_the_sagemaker_training_job_is_the_one_service_task_and_takes_what_prepare_builds():
+    import botocore.session
+
+    from evergreen import sagemaker_refit
+    from tests.support.runs import run_context
+
+    [(name, state)] = SERVICE_TASKS
+    assert state["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]) and "TimeoutSeconds" in state
+    assert all(c.get("ResultPath") == "$.error" for c in state["Catch"])
+    operation = botocore.session.get_session().get_service_model("sagemaker").operation_model("CreateTrainingJob")
+    keys = {k.removesuffix(".$") for k in state["Parameters"]}
+    assert set(operation.input_shape.required_members) <= keys <= set(operation.input_shape.members)
+    trial = contracts.TrialResult(candidate_id="c", family="logistic_regression", params={}, status="ok",
+                                  metric="accuracy", validation_score=1.0)
+    prepared = {**sagemaker_refit.job_request(run_context(), trial, "s3://b/code.tar.gz", "s3://b/out/"),
+                "RoleArn": "r", "AlgorithmSpecification": {}}  # as steps.refit.prepare_sagemaker returns it
+    assert {v.removeprefix("$.sagemaker.") for v in state["Parameters"].values()} == set(prepared) == keys
 
 
 def test_every_substitution_is_defined_and_used():
@@ -99,24 +88,9 @@ def test_repeated_events_and_objects_that_are_not_data_end_skipped_without_an_al
     assert skip["Parameters"]["outcome"] == "skipped" and states[skip["Next"]]["Type"] == "Succeed"
 
 
-def handler_model(logical_id: str) -> type:
-    """The pydantic model a function's handler parses its event into (read from its app.py)."""
-    props = TEMPLATE["Resources"][logical_id]["Properties"]
-    tree = ast.parse((ROOT / props["CodeUri"] / "app.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "event_parser":
-            return getattr(contracts, node.keywords[0].value.id)
-    raise AssertionError(f"{logical_id} handler does not use event_parser")
-
-
 @pytest.mark.parametrize("name,state", TASKS, ids=[n for n, _ in TASKS])
 def test_task_payload_matches_the_handler_contract(name, state):
-    var = re.fullmatch(r"\$\{(\w+)\}", state["Resource"]).group(1)
-    model = handler_model(SM["DefinitionSubstitutions"][var]["Fn::GetAtt"][0])
-    keys = {k.removesuffix(".$") for k in state["Parameters"]}
-    fields = model.model_fields
-    required = {k for k, f in fields.items() if f.is_required()}
-    assert required <= keys <= set(fields), f"{name}: payload {sorted(keys)} vs {model.__name__} fields {sorted(fields)}"
+    check_payload_matches_handler(name, state, SM, contracts)
 
 
 def test_slots_are_produced_before_they_are_read():

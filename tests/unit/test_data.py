@@ -14,6 +14,7 @@ from evergreen.data import (
     build_frame,
     model_inputs,
     model_matrix,
+    sample_frame,
     split_frame,
 )
 
@@ -115,3 +116,28 @@ def test_data_and_metrics_do_not_import_sklearn_or_pandas():
     code = ("import sys, evergreen.data, evergreen.metrics, evergreen.synthetic; "
             "bad = [m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- sample_frame -----------------------------------------------------------------------------
+
+
+def test_the_search_sample_keeps_class_shares_every_class_and_row_order():
+    frame = labelled_frame({"a": 9000, "b": 990, "c": 10})
+    sample = sample_frame(frame, 1000, seed=7, classification=True)
+    counts = {c: int((sample.target == c).sum()) for c in "abc"}
+    assert counts == {"a": 900, "b": 99, "c": 1}
+    assert np.all(np.diff(sample.columns["i"]) > 0)  # rows keep their order
+    again = sample_frame(frame, 1000, seed=7, classification=True)
+    np.testing.assert_array_equal(again.columns["i"], sample.columns["i"])
+    assert not np.array_equal(sample_frame(frame, 1000, seed=8, classification=True).columns["i"], sample.columns["i"])
+    assert sample_frame(frame, 20000, seed=7, classification=True) is frame
+    rare = sample_frame(labelled_frame({"a": 5000, "b": 2}), 1000, seed=7, classification=True)
+    assert int((rare.target == "b").sum()) == 1  # a class rarer than one sample row still gets one
+
+
+def test_a_regression_sample_is_uniform():
+    n = 5000
+    frame = Frame(columns={"i": np.arange(n, dtype=np.float32)}, target=np.arange(n, dtype=np.float64))
+    sample = sample_frame(frame, 1000, seed=1, classification=False)
+    assert sample.n_rows == 1000 and len(set(sample.columns["i"].tolist())) == 1000
+    np.testing.assert_array_equal(sample.columns["i"].astype(np.float64), sample.target)

@@ -89,3 +89,26 @@ def test_a_float_given_as_json_and_as_text_is_the_same_float32():
 def test_vocabulary_is_the_commonest_values_ties_by_value():
     assert vocabulary(["b", "a", "b", "c", "", "a", "d"], 2) == ["a", "b"]
     assert vocabulary(["", ""], 5) == []
+
+
+def test_the_midpoint_bit_test_finds_exactly_the_float64s_between_two_float32s():
+    from evergreen.features import _midpoint_cells
+
+    rng = np.random.default_rng(5)
+    f32 = rng.normal(scale=10.0 ** rng.integers(-40, 38, 5000), size=5000).astype(np.float32)
+    f32 = np.concatenate([f32, np.float32([1e-45, 3e-42, -1.1754942e-38, 1.1754944e-38, 3.4028235e38])])
+    with np.errstate(over="ignore"):
+        up = np.nextafter(f32, np.float32(np.inf))
+    mids = (f32.astype(np.float64) + up.astype(np.float64)) / 2  # exact midpoints, normal and subnormal
+    values = np.concatenate([mids, np.nextafter(mids, np.inf), rng.normal(size=3000) * 1e3, [np.nan, 0.0, -0.0]])
+    values = values[np.isfinite(values) | np.isnan(values)]
+    out = values.astype(np.float32)
+    back = out.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        other = np.nextafter(out, np.where(values > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32))
+        expected = np.flatnonzero((back != values) & np.isfinite(values)
+                                  & (values == (back + other.astype(np.float64)) / 2))
+    cells, neighbours = _midpoint_cells(values, out)
+    np.testing.assert_array_equal(cells, expected)
+    np.testing.assert_array_equal(neighbours, other[expected])
+    assert cells.size > 4000  # the constructed midpoints are found

@@ -10,7 +10,9 @@ import logging
 import math
 import sys
 import unicodedata
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,23 @@ def test_the_first_bad_record_is_named_first():
     assert error_of(feeds.build_feeds, records, NUMERIC, CATEGORICAL).startswith("records[1].plan")
 
 
+def test_a_batch_is_checked_at_once_and_the_first_record_at_fault_is_named():
+    ok = {"age": 1, "plan": "pro", "naïve": "x", "note": "y"}  # a valid non-ASCII name is accepted
+    f = feeds.build_feeds([ok, {"age": 2, "tags": ["a"]}], NUMERIC, CATEGORICAL)
+    assert f.ignored_fields == ["naïve", "note", "tags"] and f.received[0] == ok
+    long_name, bad_name, nothing = {"age": 1, "x" * 300: 1}, {"age": 1, "a\udc80": 1}, {"height": 180}
+    assert error_of(feeds.build_feeds, [ok, nothing, long_name], NUMERIC, CATEGORICAL).startswith(
+        "records[1] has none of the model's features")
+    assert error_of(feeds.build_feeds, [ok, bad_name, long_name], NUMERIC, CATEGORICAL).startswith(
+        "records[1] has a field name that is not valid Unicode text")
+    assert error_of(feeds.build_feeds, [ok, ok, {}], NUMERIC, CATEGORICAL).startswith("records[2] has none")
+    big = {"age": 1, "note": "n" * 200_000}  # the limit is per record, not per batch
+    assert feeds.build_feeds([big, big], NUMERIC, CATEGORICAL).received == [big, big]
+    huge = {"age": 1, "note": "é" * 60_000}  # 360,000 bytes once logged: JSON escapes it as \\u00e9
+    assert error_of(feeds.build_feeds, [big, huge], NUMERIC, CATEGORICAL) == (
+        "records[1] is too large to log: its features take 360,022 bytes (at most 300,000)")
+
+
 def test_all_null_record_is_valid_and_missing():
     f = feeds.build_feeds([{"age": None, "plan": None}], NUMERIC, CATEGORICAL)
     assert np.isnan(f.numeric).all() and f.categorical.tolist() == [["", ""]]
@@ -254,6 +273,56 @@ def test_format_predictions_for_a_regressor():
                                               [{"age": 1}], datetime.now(UTC))
     assert preds == [{"prediction_id": preds[0]["prediction_id"], "prediction": 12.3}]
     assert items[0]["regression_tolerance"] == 2.5 and items[0]["problem_type"] == "regression"
+
+
+def test_format_predictions_writes_each_float32_as_its_shortest_decimal():
+    """The numbers the response had when each value went through float(str(np.float32(value)))."""
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet([0.05, 1, 1], size=100).astype(np.float32)  # some down to 1e-30 and below
+    preds, items = predict.format_predictions(_FakeChampion(), np.array(["gold"] * 100, dtype=object), proba,
+                                              [{"age": i} for i in range(100)], datetime.now(UTC))
+    expected = [{c: float(str(p)) for c, p in zip(_FakeChampion.classes, row, strict=True)} for row in proba]
+    assert [p["probabilities"] for p in preds] == expected
+    assert [json.dumps(p["probabilities"]) for p in preds] == [json.dumps(e) for e in expected]
+    assert [i["probabilities"] for i in items] == expected and items[7]["features"] == {"age": 7}
+
+    class Reg(_FakeChampion):
+        problem_type, classes, regression_tolerance = "regression", None, None
+
+    values = rng.normal(50, 30, 100).astype(np.float32)
+    preds, _ = predict.format_predictions(Reg(), values.astype(np.float64), None, [{}] * 100, datetime.now(UTC))
+    assert [p["prediction"] for p in preds] == [float(str(v)) for v in values]
+
+
+def test_prediction_ids_are_uuid4_hex():
+    ids = predict.prediction_ids(500)
+    assert len(set(ids)) == 500 and predict.prediction_ids(0) == []
+    for pid in ids:
+        parsed = uuid.UUID(pid)
+        assert parsed.hex == pid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_the_log_items_go_to_batch_writer_converted_for_dynamodb():
+    class Table:
+        def __init__(self) -> None:
+            self.batches: list[int] = []
+            self.buffered: list[dict[str, Any]] = []
+
+        def batch_writer(self) -> Table:
+            return self
+
+        def __enter__(self) -> Table:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.batches.append(len(self.buffered))
+
+        def put_item(self, Item: dict[str, Any]) -> None:
+            self.buffered.append(Item)
+
+    table = Table()
+    prediction_log.write(table, [{"prediction_id": str(i), "p": 0.5} for i in range(3)])
+    assert table.batches == [3] and table.buffered[0] == {"prediction_id": "0", "p": Decimal("0.5")}
 
 
 # ------------------------------------------------------------------------------------------- feedback request
@@ -452,6 +521,22 @@ def _alias(model, version, sha=None):
     return {"model_name": "demo", "sk": "alias#champion", "version": version,
             "model_key": f"models/demo/v{version:06d}/model.onnx", "sha256": sha or sha256_hex(model.onnx_bytes),
             "columns": model.columns, "regression_tolerance": None}
+
+
+def test_the_model_runs_the_feeds_as_they_are_and_returns_class_names(onnx_models):
+    from evergreen.onnx_model import OnnxModel
+
+    tiny = onnx_models[0]
+    model = OnnxModel(tiny.onnx_bytes, numeric=tiny.columns["numeric"], categorical=tiny.columns["categorical"],
+                      classes=tiny.columns["classes"])
+    records = [{"age": 30, "income": 40000, "plan": "pro", "region": "north"}, {"age": None, "plan": "basic"}]
+    f = feeds.build_feeds(records, tiny.columns["numeric"], tiny.columns["categorical"])
+    out = model.run(f.numeric, f.categorical)
+    assert out.labels.tolist() == [str(label) for label in tiny.pipeline.predict(tiny.matrix(records))]
+    assert all(type(label) is str for label in out.labels) and out.probabilities.dtype == np.float32
+    again = model.run(f.numeric.astype(np.float64), f.categorical.astype(str))  # other dtypes are converted
+    assert again.labels.tolist() == out.labels.tolist()
+    np.testing.assert_array_equal(again.probabilities, out.probabilities)
 
 
 def test_cache_reads_the_alias_once_per_ttl_and_keeps_the_last_good_model(onnx_models):

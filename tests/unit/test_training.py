@@ -94,7 +94,8 @@ def test_preprocessing_per_family_uses_integer_columns():
     categorical = steps_of(linear)["categorical"]
     imputer, encoder = categorical.steps[0][1], categorical.steps[1][1]
     assert (imputer.missing_values, imputer.strategy) == ("", "most_frequent")
-    assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore" and encoder.sparse_output is False
+    assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore"
+    assert encoder.sparse_output is True and prep.sparse_threshold == 1.0  # linear models take the one-hot as CSR
     assert linear.named_steps["model"].random_state == 3
 
     forest = build_pipeline("random_forest", {"n_estimators": MAX_ESTIMATORS}, SCHEMA, random_state=1)
@@ -102,6 +103,9 @@ def test_preprocessing_per_family_uses_integer_columns():
     assert (forest.named_steps["model"].n_estimators, forest.named_steps["model"].max_depth) == (MAX_ESTIMATORS, 12)
     with pytest.raises(ValueError, match="n_estimators: at most 200"):  # over the cap: refused, not lowered
         build_pipeline("random_forest", {"n_estimators": 999}, SCHEMA, random_state=1)
+
+    forest_encoder = steps_of(forest)["categorical"].steps[1][1]
+    assert forest_encoder.sparse_output is False and forest.named_steps["prep"].sparse_threshold == 0.0  # trees: dense
 
     boosting = build_pipeline("hist_gradient_boosting", {}, SCHEMA, random_state=1)
     assert steps_of(boosting)["numeric"] == "passthrough"  # raw NaN: exact in ONNX (FACTS)

@@ -79,6 +79,15 @@ class ContractInfo(_Model):
         return self.previous != self.version
 
 
+class RefitPlan(_Model):
+    """Where the winner's fit on the whole training split runs (evergreen.sagemaker_refit.plan)."""
+
+    # what fits it ("where" would be the natural name, but it is a keyword of the JSONPath moto's interpreter uses)
+    runner: Literal["lambda", "sagemaker"] = "lambda"
+    reason: str = ""
+    estimated_mb: int = 0
+
+
 class RunContext(_Model):
     """Output of ingest; the context every later step receives."""
 
@@ -90,6 +99,7 @@ class RunContext(_Model):
     dataset: DatasetRef
     contract: ContractInfo
     candidates: list[Candidate]
+    refit: RefitPlan = RefitPlan()
 
 
 class IngestInput(_Model):
@@ -111,10 +121,12 @@ class TrialResult(_Model):
     params: dict[str, Any]
     status: Literal["ok", "failed"]
     metric: str
-    validation_score: float | None = None
+    validation_score: float | None = None  # what the trials are ranked on (fitted on the search sample)
     fit_seconds: float | None = None
     artifact_key: str | None = None  # joblib of the fitted Pipeline, in the artifacts bucket
     error: str | None = None
+    trained_rows: int | None = None  # the training rows this artifact was fitted on
+    refit_validation_score: float | None = None  # the winner refit on the whole training split, on validation
 
 
 class ChampionScore(_Model):
@@ -142,6 +154,16 @@ class ReferenceScore(_Model):
 class Decision(_Model):
     promote: bool
     reason: str
+
+
+class RefitInput(_Model):
+    run: RunContext
+    trials: list[TrialResult]
+
+
+class SageMakerRefitInput(RefitInput):
+    action: Literal["prepare", "collect"]
+    job: dict[str, Any] | None = None  # collect: the finished training job (TrainingJobName, ModelArtifacts)
 
 
 class EvaluateInput(_Model):

@@ -220,6 +220,21 @@ def split_frame(frame: Frame, validation: float, test: float, seed: int, classif
     return frame.take(train), frame.take(val), frame.take(tst)
 
 
+def sample_frame(frame: Frame, rows: int, seed: int, classification: bool) -> Frame:
+    """At most `rows` rows of `frame`, drawn without replacement and deterministic for a seed; a
+    classifier's sample keeps each class's share (and at least one row of every class). Rows keep
+    their order. The frame itself when it is no larger."""
+    if frame.n_rows <= rows:
+        return frame
+    rng = np.random.default_rng(seed)
+    if not classification:
+        return frame.take(np.sort(rng.choice(frame.n_rows, size=rows, replace=False)))
+    groups = [np.flatnonzero(frame.target == label) for label in sorted(set(frame.target.tolist()))]
+    picked = [group[rng.choice(group.size, size=max(1, round(rows * group.size / frame.n_rows)), replace=False)]
+              for group in groups]
+    return frame.take(np.sort(np.concatenate(picked)))
+
+
 # --- model inputs -----------------------------------------------------------------------------
 
 

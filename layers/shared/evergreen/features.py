@@ -122,19 +122,29 @@ def category(value: Any) -> str:
     raise InvalidValue(f"must be a string, a number or null, not {type(value).__name__}")
 
 
+_LOW_BITS = np.uint64((1 << 29) - 1)  # the float64 mantissa bits a float32 does not have
+_HALF_ULP = np.uint64(1 << 28)  # ... set to exactly half a float32 ulp: a midpoint (for normal float32)
+_F32_TINY = np.float64(2.0**-126)  # below it float32 is subnormal and its ulp is fixed: checked the long way
+
+
 def _midpoint_cells(values: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The cells whose float64 lies exactly between two float32 neighbours (where rounding twice can
-    differ from rounding once), and each one's other neighbour. NaN cells are never among them."""
-    back = out.astype(np.float64)
-    inexact = back != values  # NaN never equals itself: NaN cells are kept out below
-    if not inexact.any():
-        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+    differ from rounding once), and each one's other neighbour. NaN cells are never among them.
+    A bit test on the float64s finds the few candidates; the exact check runs on those alone."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(((values.view(np.uint64) & _LOW_BITS) == _HALF_ULP)
+                                    | ((np.abs(values) < _F32_TINY) & (values != 0)))
+    if not candidates.size:
+        return candidates, np.empty(0, dtype=np.float32)
+    picked, rounded = values[candidates], out[candidates]
+    back = rounded.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        direction = np.where(values > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
-        neighbour = np.nextafter(out, direction)
+        direction = np.where(picked > back, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+        neighbour = np.nextafter(rounded, direction)
         midpoint = (back + neighbour.astype(np.float64)) / 2
-    cells = np.flatnonzero(inexact & np.isfinite(values) & (values == midpoint))
-    return cells, neighbour[cells]
+    keep = (back != picked) & np.isfinite(picked) & (picked == midpoint)
+    return candidates[keep], neighbour[keep]
 
 
 def to_float32_exact(values: np.ndarray, raw: Sequence[Any]) -> np.ndarray:

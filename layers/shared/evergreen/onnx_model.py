@@ -46,7 +46,7 @@ def check_model_bytes(data: bytes, expected_sha256: str | None) -> None:
 
 @dataclass
 class Prediction:
-    labels: np.ndarray  # [N] strings (classification) or float64 (regression)
+    labels: np.ndarray  # [N]: class names (str objects, as onnxruntime returns them) or float64 (regression)
     probabilities: np.ndarray | None  # [N, n_classes] float32, classification only
 
 
@@ -66,17 +66,20 @@ class OnnxModel:
         self.categorical = list(categorical)
         self.classes = list(classes) if classes else None
         self._input_names = {i.name for i in self.session.get_inputs()}
-        self._output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, numeric: np.ndarray | None, categorical: np.ndarray | None) -> Prediction:
+        """Run the session on the ColumnSchema feeds: float32 "numeric" [N, k], str "categorical" [N, m].
+
+        Feeds already of those types (evergreen.features and evergreen.serving.feeds make them) go to
+        onnxruntime as they are; onnxruntime reads a str object array directly."""
         feeds: dict[str, np.ndarray] = {}
         if "numeric" in self._input_names:
             feeds["numeric"] = np.asarray(numeric, dtype=np.float32)
         if "categorical" in self._input_names:
-            feeds["categorical"] = np.asarray(categorical, dtype=object).astype(str)
+            feeds["categorical"] = np.asarray(categorical, dtype=object)
         outputs = self.session.run(None, feeds)
         labels = np.asarray(outputs[0]).reshape(-1)
         if self.classes is None:
             return Prediction(labels=labels.astype(np.float64), probabilities=None)
         proba = np.asarray(outputs[1], dtype=np.float32) if len(outputs) > 1 else None
-        return Prediction(labels=labels.astype(str), probabilities=proba)
+        return Prediction(labels=labels, probabilities=proba)

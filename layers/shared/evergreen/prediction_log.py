@@ -25,10 +25,8 @@ BY_MODEL_INDEX = "ByModel"
 
 
 def write(table: Any, items: list[dict[str, Any]]) -> None:
-    """PutItem for one, BatchWriteItem (25 per call, unprocessed items retried) for more."""
-    if len(items) == 1:
-        table.put_item(Item=to_dynamo(items[0]))
-        return
+    """Store the items with boto3's batch_writer: BatchWriteItem, 25 items per call, unprocessed items
+    sent again until every one is written."""
     with table.batch_writer() as batch:
         for item in items:
             batch.put_item(Item=to_dynamo(item))

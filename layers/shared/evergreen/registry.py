@@ -40,6 +40,12 @@ def get_alias(table: Any, model_name: str, alias: str = CHAMPION) -> dict[str, A
     return from_dynamo(item) if item else None
 
 
+def get_version(table: Any, model_name: str, version: int) -> dict[str, Any] | None:
+    """A registered version's record (versions never change once registered)."""
+    item = table.get_item(Key={"model_name": model_name, "sk": version_sk(version)}, ConsistentRead=True).get("Item")
+    return from_dynamo(item) if item else None
+
+
 def next_version(table: Any, model_name: str) -> int:
     out = table.update_item(
         Key={"model_name": model_name, "sk": "counter"},

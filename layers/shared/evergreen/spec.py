@@ -192,6 +192,21 @@ class DataSpec(_Strict):
     max_columns: int = Field(500, ge=1, le=2000)  # feature columns an upload may have
 
 
+class SearchSpec(_Strict):
+    # every trial fits on at most this many training rows (a stratified sample, the same for every
+    # trial); the winner is then refit on the whole training split before it is tested
+    sample_rows: int = Field(200_000, ge=1_000, le=100_000_000)
+
+
+class ComputeSpec(_Strict):
+    # where the winner's fit on the whole training split runs: "auto" sends it to a SageMaker training job
+    # when its estimated memory is over RefitFunction's (the TrainMemorySize template parameter)
+    refit: Literal["auto", "lambda", "sagemaker"] = "auto"
+    instance_type: str = Field("ml.m5.4xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    volume_gb: int = Field(30, ge=1, le=16384)
+    max_runtime_minutes: int = Field(120, ge=1, le=7200)
+
+
 class ModelSpec(_Strict):
     name: str
     target: str
@@ -205,6 +220,8 @@ class ModelSpec(_Strict):
     monitoring: MonitoringSpec = MonitoringSpec()
     contract: ContractSpec = ContractSpec()
     data: DataSpec = DataSpec()
+    search: SearchSpec = SearchSpec()
+    compute: ComputeSpec = ComputeSpec()
 
     @field_validator("name")
     @classmethod

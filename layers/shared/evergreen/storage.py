@@ -3,13 +3,19 @@
 Data bucket (versioned; raw uploads are never overwritten or deleted by Evergreen):
     uploads/<model>/<anything>          a new object here starts a run (S3 -> EventBridge -> Step Functions)
     specs/<model>.yaml | .json          the model spec
+    score/<model>/<name>                a new object here is batch-scored by the champion (evergreen.batch)
+    scored/<model>/<name>/              its predictions.csv, rejected.csv, summary.json (or error.json)
 Artifacts bucket:
-    datasets/<model>/<dataset_version>/{train,validation,test}.csv, profile.json
-    runs/<model>/<run_id>/candidates/<candidate_id>/pipeline.joblib     written by train
+    datasets/<model>/<dataset_version>/{train,validation,test}.npz, profile.json   (evergreen.splits)
+    runs/<model>/<run_id>/candidates/<candidate_id>/pipeline.joblib     written by train (on the search sample)
+    runs/<model>/<run_id>/refit/pipeline.joblib                         the winner on all training rows, by refit
+    runs/<model>/<run_id>/sagemaker/<job>/output/model.tar.gz           that fit when a SageMaker training job ran it
+    sagemaker/code/<sha256>/sourcedir.tar.gz                            the training job's program (evergreen.sagemaker_refit)
     runs/<model>/<run_id>/export/model.onnx                             written by export
     models/<model>/v<version:06d>/{model.onnx,card.json}               written by promote only
     models/<model>/contracts/v<contract version:06d>.json              the data contract, by promote
     quarantine/<model>/<run_id>/rows.csv                                rows ingest left out, with why
+    batch/<model>/<batch_id>/                                           a batch's manifest and chunk parts, while it runs
 DynamoDB:
     RegistryTable     pk model_name, sk "version#<6 digits>" | "alias#champion" | "counter"
     ExperimentsTable  pk run_id, sk "run" | "trial#<candidate_id>"; GSI ByModel (model_name, started_at)
@@ -19,6 +25,7 @@ DynamoDB:
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +37,9 @@ import boto3
 
 UPLOAD_PREFIX = "uploads/"
 SPEC_PREFIX = "specs/"
+SCORE_PREFIX = "score/"  # uploads to score: score/<model>/<name>, in the data bucket
+SCORED_PREFIX = "scored/"  # results: scored/<model>/<name>/{predictions.csv,rejected.csv,summary.json,error.json}
+WORK_PREFIX = "batch/"  # a batch's working files, in the artifacts bucket: batch/<model>/<batch id>/
 
 
 def model_from_upload_key(key: str) -> str | None:
@@ -52,6 +62,18 @@ def candidate_key(model: str, run_id: str, candidate_id: str) -> str:
     return f"runs/{model}/{run_id}/candidates/{candidate_id}/pipeline.joblib"
 
 
+def refit_key(model: str, run_id: str) -> str:
+    return f"runs/{model}/{run_id}/refit/pipeline.joblib"
+
+
+def sagemaker_output_prefix(model: str, run_id: str) -> str:
+    return f"runs/{model}/{run_id}/sagemaker/"
+
+
+def sagemaker_code_key(digest: str) -> str:
+    return f"sagemaker/code/{digest}/sourcedir.tar.gz"
+
+
 def export_key(model: str, run_id: str) -> str:
     return f"runs/{model}/{run_id}/export/model.onnx"
 
@@ -72,18 +94,92 @@ def card_key(model: str, version: int) -> str:
     return f"models/{model}/v{version:06d}/card.json"
 
 
+# --- batch scoring (evergreen.batch) ---------------------------------------------------------
+
+
+def model_and_name(key: str) -> tuple[str, str] | None:
+    """score/<model>/<name> -> (model, name); None when the key is not a file to score. <name> may
+    hold folders (score/demo/2026/jan.csv -> ("demo", "2026/jan.csv"))."""
+    if not key.startswith(SCORE_PREFIX):
+        return None
+    model, _, name = key[len(SCORE_PREFIX):].partition("/")
+    return (model, name) if model and name and not name.endswith("/") else None
+
+
+def output_prefix(model: str, name: str) -> str:
+    return f"{SCORED_PREFIX}{model}/{name}/"
+
+
+def work_prefix(model: str, batch_id: str) -> str:
+    return f"{WORK_PREFIX}{model}/{batch_id}/"
+
+
+def manifest_key(work: str) -> str:
+    return f"{work}manifest.json"
+
+
+def part_key(work: str, index: int, kind: str) -> str:
+    """A chunk's part of predictions.csv or rejected.csv (`kind`), without the header."""
+    return f"{work}parts/{index:06d}.{kind}.csv"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})
+_CONSTANT_KEYS = {True: "true", False: "false", None: "null"}
+
+
 def to_dynamo(value: Any) -> Any:
-    """JSON-ish value -> DynamoDB-safe (floats become Decimal; NaN/inf become None)."""
-    return json.loads(json.dumps(value, default=str), parse_float=_decimal_or_none, parse_constant=lambda _: None)
+    """A JSON-like value as DynamoDB takes it: what a JSON round trip (json.dumps(default=str), then
+    json.loads reading floats as Decimal) gives, without the text. A float becomes the Decimal of its
+    repr (NaN and ±inf: None), a tuple a list, a dict key its JSON text (1 -> "1", None -> "null"), a
+    subclass of str, int or float its plain value, anything else (numpy scalars but float64, Decimal,
+    datetime) its str()."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is float:
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if kind is dict:  # str, int, bool, None and float values are converted in place, without a call per value
+        return {key if type(key) is str else _key(key):
+                item if (item_type := type(item)) in _AS_IS else
+                (Decimal(repr(item)) if math.isfinite(item) else None) if item_type is float else to_dynamo(item)
+                for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _AS_IS else to_dynamo(item) for item in value]
+    return _not_exactly_json(value)
 
 
-def _decimal_or_none(text: str) -> Decimal | None:
-    d = Decimal(text)
-    return d if d.is_finite() else None
+def _not_exactly_json(value: Any) -> Any:
+    """to_dynamo of a value whose type is not exactly one of JSON's, as json's encoder sees it."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return to_dynamo(float.__float__(value))
+    if isinstance(value, (list, tuple)):
+        return to_dynamo(list(value))
+    if isinstance(value, dict):
+        return to_dynamo(dict(value.items()))
+    return str(value)
+
+
+def _key(key: Any) -> str:
+    """A dict key as json.dumps writes it; TypeError, as json.dumps, for a key JSON cannot have."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    if isinstance(key, float):
+        if math.isfinite(key):
+            return float.__repr__(key)
+        return "NaN" if math.isnan(key) else "Infinity" if key > 0 else "-Infinity"
+    if key is True or key is False or key is None:
+        return _CONSTANT_KEYS[key]
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def from_dynamo(value: Any) -> Any:

@@ -13,7 +13,9 @@ Preprocessing per family (FACTS, "scikit-learn -> ONNX"):
   - hist_gradient_boosting: raw numerics with NaN ("passthrough"; it learns where missing values
     go and converts exactly; after imputer + scaler it does not) and never native categoricals;
   - every family: categorical SimpleImputer(missing_values="", most_frequent) +
-    OneHotEncoder(handle_unknown="ignore"), so unseen categories become all-zero rows.
+    OneHotEncoder(handle_unknown="ignore"), so unseen categories become all-zero rows; linear models
+    take it as a sparse matrix (one stored value per cell instead of the one-hot width: 3-6 bytes per
+    model cell at fit time instead of 18-20, BENCHMARKS.md), trees and boosting dense.
 
 Serving-size caps (ONNX size and session load time grow with nodes; FACTS: a full-depth 100-tree
 forest is 31 MB and loads in 0.76 s) live with every other parameter rule in evergreen.spec.PARAMS:
@@ -78,6 +80,7 @@ _ESTIMATORS: dict[tuple[str, str], type] = {
     ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
 }
 _TREES = {"decision_tree", "random_forest", "extra_trees"}
+_LINEAR = {"logistic_regression", "ridge"}
 _FORESTS = {"random_forest", "extra_trees"}
 
 
@@ -109,12 +112,13 @@ def resolve_params(family: str, params: dict[str, Any], problem_type: str | None
     return out
 
 
-def _categorical_steps(categories: list[list[str]] | None) -> Pipeline:
+def _categorical_steps(categories: list[list[str]] | None, sparse: bool) -> Pipeline:
     """Missing -> the commonest value; one-hot over `categories` per column (None: every value seen),
-    all-zero for any other value, as for one never seen."""
+    all-zero for any other value, as for one never seen. `sparse`: a CSR matrix (linear models take
+    it as is: one stored value per categorical cell instead of the one-hot width)."""
     return Pipeline([
         ("impute", SimpleImputer(missing_values="", strategy="most_frequent")),
-        ("onehot", OneHotEncoder(categories=categories or "auto", handle_unknown="ignore", sparse_output=False)),
+        ("onehot", OneHotEncoder(categories=categories or "auto", handle_unknown="ignore", sparse_output=sparse)),
     ])
 
 
@@ -138,8 +142,9 @@ def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, ra
     transformers = []
     if k:
         transformers.append(("numeric", _numeric_steps(family), list(range(k))))
+    sparse = family in _LINEAR
     if m:
-        transformers.append(("categorical", _categorical_steps(categories), list(range(k, k + m))))
+        transformers.append(("categorical", _categorical_steps(categories, sparse), list(range(k, k + m))))
     if not transformers:
         raise ValueError("the schema has no feature columns")
     estimator_params = resolve_params(family, params, schema.problem_type)
@@ -149,7 +154,7 @@ def build_pipeline(family: str, params: dict[str, Any], schema: ColumnSchema, ra
     if family == "hist_gradient_boosting":
         estimator_params["categorical_features"] = None  # native categoricals do not convert (FACTS)
     estimator = _ESTIMATORS[key](**estimator_params)
-    prep = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+    prep = ColumnTransformer(transformers, remainder="drop", sparse_threshold=1.0 if sparse else 0.0)
     return Pipeline([("prep", prep), ("model", estimator)])
 
 

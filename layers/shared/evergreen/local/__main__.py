@@ -77,6 +77,9 @@ def instructions(stack: LocalStack, api_url: str) -> str:
         f"  {aws} stepfunctions list-executions --state-machine-arn {machine}",
         f"  {aws} stepfunctions describe-execution --execution-arn <executionArn>",
     ]
+    if "BatchScoringStateMachineArn" in stack.outputs:
+        lines.insert(-2, f"  {aws} s3 cp rows.csv s3://{bucket}/score/{model}/rows.csv    "
+                         f"# batch scoring: results in scored/{model}/rows.csv/")
     for route in routes(stack.sam, stack.resolve):
         if route.method == "POST":
             key = f" -H {shlex.quote('x-api-key: ' + stack.api_key)}" if route.api_key_required else ""

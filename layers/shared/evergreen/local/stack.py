@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evergreen.local import shims
+from evergreen.local.sagemaker import LocalTrainingJobs
 from evergreen.local.template import Dropped, Prepared, load_template, prepare_for_moto, translate
 
 MOTO_CONFIG: dict[str, Any] = {
@@ -162,7 +163,7 @@ class LocalStack:
             {self.resources[lid]: spec for lid, spec in prepared.functions.items()},
             self.client("lambda"), self.local_environment())
         self.events = shims.EventBridgeToStepFunctions()
-        for patch in (self.lambdas, self.events, shims.DefaultExecutionName()):
+        for patch in (self.lambdas, self.events, shims.DefaultExecutionName(), LocalTrainingJobs()):
             patch.install()
             self._patches.append(patch)
         self.alarm_evaluator = shims.AlarmEvaluator(self.client("cloudwatch"), self.client("events"))

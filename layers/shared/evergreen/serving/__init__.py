@@ -5,6 +5,7 @@
     champion  the verified champion (Champion) and the warm per-model cache (ModelCache)
     feeds     request records -> ONNX feeds through evergreen.features (the coercion training uses)
     predict   feeds -> onnxruntime -> response body + prediction log items (evergreen.prediction_log)
+    float32   a batch's float32 outputs as the response writes them: each its shortest decimal
     plausibility  per champion, from its data contract: flags for inputs/outputs outside what training saw
     feedback  labels checked against the logged prediction, then stored, one per prediction
 

@@ -10,6 +10,7 @@ missing, str "categorical" [N, m] with "" for missing.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,11 +48,8 @@ def build_feeds(records: Sequence[Any], numeric: Sequence[str], categorical: Seq
                 single: bool = False) -> Feeds:
     """Records (JSON objects) -> feeds. Raises RequestError naming the record and field on bad input."""
     wanted = set(numeric) | set(categorical)
-    ignored: set[str] = set()
-    for i, record in enumerate(records):
-        present = _check_record(record, _where(i, single), wanted, numeric, categorical)
-        if present < len(record):
-            ignored.update(k for k in record if k not in wanted)
+    _check_records(records, single, wanted, numeric, categorical)
+    ignored = set().union(*records) - wanted
     # one coercion call per type for the whole batch (row-major cells), then the [N, k] tensors
     n, k, m = len(records), len(numeric), len(categorical)
     num, bad_num = features.numeric_column([record.get(name) for record in records for name in numeric])
@@ -67,7 +65,8 @@ def build_feeds(records: Sequence[Any], numeric: Sequence[str], categorical: Seq
         inputs["numeric"] = num.reshape(n, k)
     if m:
         inputs["categorical"] = cat.reshape(n, m)
-    received = [_received(record, wanted, _where(i, single)) for i, record in enumerate(records)]
+    received = [_received(record, wanted) for record in records]
+    _check_logged_size(received, single)
     return Feeds(inputs, received, sorted(ignored)[:MAX_IGNORED_FIELDS_REPORTED])
 
 
@@ -75,9 +74,24 @@ def _where(i: int, single: bool) -> str:
     return "record" if single else f"records[{i}]"
 
 
+def _check_records(records: Sequence[Any], single: bool, wanted: set[str], numeric: Sequence[str],
+                   categorical: Sequence[str]) -> None:
+    """RequestError unless every record is a usable object with at least one of the model's features.
+
+    The batch is checked at once (C-level passes over its records and field names); only a batch that
+    fails is gone through record by record, to name the first record and field at fault."""
+    if (all(type(record) is dict for record in records)
+            and max(map(len, records), default=0) <= MAX_FIELDS_PER_RECORD
+            and max(map(len, itertools.chain.from_iterable(records)), default=0) <= MAX_FIELD_NAME_CHARS
+            and all(map(str.isascii, itertools.chain.from_iterable(records)))
+            and not any(map(wanted.isdisjoint, records))):
+        return
+    for i, record in enumerate(records):
+        _check_record(record, _where(i, single), wanted, numeric, categorical)
+
+
 def _check_record(record: Any, where: str, wanted: set[str], numeric: Sequence[str],
-                  categorical: Sequence[str]) -> int:
-    """The number of the model's features the record has; RequestError unless it is a usable object."""
+                  categorical: Sequence[str]) -> None:
     if not isinstance(record, dict):
         raise RequestError(f"{where} must be a JSON object, got {json_type(record)}")
     if len(record) > MAX_FIELDS_PER_RECORD:
@@ -89,25 +103,36 @@ def _check_record(record: Any, where: str, wanted: set[str], numeric: Sequence[s
         if not name.isascii() and not is_unicode(name):
             raise RequestError(f"{where} has a field name that is not valid Unicode text (a lone surrogate): "
                                f"{shown(name)}")
-    present = sum(1 for name in record if name in wanted)
-    if not present:
+    if wanted.isdisjoint(record):
         raise RequestError(
             f"{where} has none of the model's features (numeric: {list(numeric)}, categorical: {list(categorical)})"
         )
-    return present
 
 
-def _received(record: dict[str, Any], wanted: set[str], where: str) -> dict[str, Any]:
+_SCALARS = (str, int, float, bool)  # with null: the JSON values a record's other fields are logged with
+_STORABLE = frozenset({str, bool, type(None)})  # logged as they are (storable would return them unchanged)
+
+
+def _received(record: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
     """What the prediction log keeps of a record: the model's fields and every other scalar field the
     request sent (a retrain, or a new contract version, can then use a column the model does not), as
     received; nested values of other fields are not kept (DynamoDB allows 32 levels)."""
-    kept = {name: storable(value) for name, value in record.items()
-            if name in wanted or value is None or isinstance(value, (str, int, float, bool))}
-    size = len(json.dumps(kept).encode())
-    if size > MAX_LOGGED_FEATURE_BYTES:
-        raise RequestError(f"{where} is too large to log: its features take {size:,} bytes "
-                           f"(at most {MAX_LOGGED_FEATURE_BYTES:,})")
-    return kept
+    return {name: value if type(value) in _STORABLE else storable(value) for name, value in record.items()
+            if name in wanted or value is None or isinstance(value, _SCALARS)}
+
+
+def _check_logged_size(received: list[dict[str, Any]], single: bool) -> None:
+    """RequestError naming the first record whose logged features, as JSON, exceed MAX_LOGGED_FEATURE_BYTES.
+
+    One json.dumps of the batch answers for every record at once when the whole is within the limit;
+    json.dumps escapes everything but ASCII, so its length is its size in bytes."""
+    if len(json.dumps(received)) <= MAX_LOGGED_FEATURE_BYTES:
+        return
+    for i, kept in enumerate(received):
+        size = len(json.dumps(kept))
+        if size > MAX_LOGGED_FEATURE_BYTES:
+            raise RequestError(f"{_where(i, single)} is too large to log: its features take {size:,} bytes "
+                               f"(at most {MAX_LOGGED_FEATURE_BYTES:,})")
 
 
 def storable(value: Any) -> Any:

@@ -163,5 +163,5 @@ def _interval(value: Any, where: str) -> tuple[float, float]:
 
 def number(value: Any) -> str:
     """A float32 value as the response shows numbers (the shortest text that round-trips), without ".0"."""
-    text = repr(float(str(np.float32(value))))  # as predict._f32 writes a number into the response
+    text = repr(float(str(np.float32(value))))  # the number evergreen.serving.float32.shortest puts in the response
     return text[:-2] if text.endswith(".0") else text

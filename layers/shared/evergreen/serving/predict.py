@@ -2,12 +2,16 @@
 
 A prediction whose inputs (or regression output) lie outside what training saw is answered all the
 same, with `flags` (evergreen.serving.plausibility) in its response entry and its log item; an entry
-without flags has no `flags` key, so the common answer is unchanged."""
+without flags has no `flags` key, so the common answer is unchanged.
+
+A batch is formatted whole: its float32 outputs become the response's numbers in one call
+(evergreen.serving.float32), its prediction ids come from one read of os.urandom, and each record
+then only gets its two dicts, the response entry and the log item."""
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from evergreen import prediction_log
+from evergreen.serving import float32
 from evergreen.serving.champion import Champion, ModelCache
 from evergreen.serving.feeds import build_feeds
 from evergreen.serving.requests import PredictRequest
@@ -50,29 +55,38 @@ def predict(request: PredictRequest, cache: ModelCache, predictions_table: Any) 
 def format_predictions(champion: Champion, labels: np.ndarray, probabilities: np.ndarray | None,
                        received: list[dict[str, Any]], now: datetime,
                        flags: Sequence[list[str]] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Model outputs (and per-row plausibility flags) -> (response predictions, prediction log items). Pure."""
-    created_at = now.isoformat(timespec="milliseconds")
-    expires_at = int((now + prediction_log.PREDICTION_TTL).timestamp())
-    predictions, items = [], []
-    for i, label in enumerate(labels):
-        pid = uuid.uuid4().hex
-        entry: dict[str, Any] = {"prediction_id": pid}
-        if champion.classes is not None:
-            entry["prediction"] = str(label)
-            entry["probabilities"] = {c: _f32(p) for c, p in zip(champion.classes, probabilities[i], strict=True)}  # type: ignore[index]
-        else:
-            entry["prediction"] = _f32(label)
-        if flags is not None and flags[i]:
-            entry["flags"] = flags[i]
-        predictions.append(entry)
-        items.append({**entry, "model_name": champion.model_name, "model_version": champion.version,
-                      "problem_type": champion.problem_type, "created_at": created_at, "expires_at": expires_at,
-                      "features": received[i],
-                      **({"regression_tolerance": champion.regression_tolerance}
-                         if champion.regression_tolerance is not None else {})})
+    """Model outputs (and per-row plausibility flags) -> (response predictions, prediction log items); no I/O.
+
+    Numbers are float32.shortest's (0.9, not 0.8999999761581421); a log item is its response entry plus
+    the champion's facts, the times and the record's received fields."""
+    ids = prediction_ids(len(labels))
+    if champion.classes is not None:
+        rows = float32.shortest(probabilities).tolist()
+        predictions = [{"prediction_id": pid, "prediction": label, "probabilities": dict(zip(champion.classes, row))}
+                       for pid, label, row in zip(ids, labels.tolist(), rows, strict=True)]
+    else:
+        predictions = [{"prediction_id": pid, "prediction": value}
+                       for pid, value in zip(ids, float32.shortest(labels).tolist(), strict=True)]
+    if flags is not None:
+        for entry, row in zip(predictions, flags, strict=True):
+            if row:
+                entry["flags"] = row
+    logged = {"model_name": champion.model_name, "model_version": champion.version,
+              "problem_type": champion.problem_type, "created_at": now.isoformat(timespec="milliseconds"),
+              "expires_at": int((now + prediction_log.PREDICTION_TTL).timestamp())}
+    tolerance = {} if champion.regression_tolerance is None else {"regression_tolerance": champion.regression_tolerance}
+    items = [{**entry, **logged, "features": features, **tolerance}
+             for entry, features in zip(predictions, received, strict=True)]
     return predictions, items
 
 
-def _f32(value: Any) -> float:
-    """A float32 output as the shortest float that round-trips it (0.9 rather than 0.8999999761581421)."""
-    return float(str(np.float32(value)))
+# the bits uuid.uuid4() fixes: the version (4) in byte 6, the RFC 4122 variant in byte 8
+_UUID_KEEP = np.array([255] * 6 + [0x0F, 255, 0x3F] + [255] * 7, dtype=np.uint8)
+_UUID_SET = np.array([0] * 6 + [0x40, 0, 0x80] + [0] * 7, dtype=np.uint8)
+
+
+def prediction_ids(n: int) -> list[str]:
+    """n random version-4 UUIDs as 32 hex digits, as uuid.uuid4().hex, from one os.urandom call."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16)
+    text = (raw & _UUID_KEEP | _UUID_SET).tobytes().hex()
+    return [text[i:i + 32] for i in range(0, 32 * n, 32)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import posixpath
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +34,17 @@ from urllib.parse import unquote_plus
 import numpy as np
 from botocore.exceptions import ClientError
 
-from evergreen import data, data_contract, features, prediction_log, registry, run_records, splits, table
+from evergreen import (
+    data,
+    data_contract,
+    features,
+    prediction_log,
+    registry,
+    run_records,
+    sagemaker_refit,
+    splits,
+    table,
+)
 from evergreen.contracts import ContractInfo, DatasetRef, IngestInput, RunContext, SourceObject
 from evergreen.csvfile import read_table
 from evergreen.data_contract import DataContract
@@ -43,17 +53,10 @@ from evergreen.monitoring import alarms, changepoint, quality
 from evergreen.monitoring.profile import profile
 from evergreen.spec import ModelSpec, SpecError, expand_candidates, parse_spec
 from evergreen.storage import Stores, dataset_prefix, model_from_upload_key, quarantine_key, spec_keys
+from evergreen.triggers import IgnoredUpload, TriggerError, not_data
 
 MAX_NOTICES = 50
 LOCK_TTL = timedelta(hours=2)  # longer than any run: a run that died without FinishRun frees its model then
-
-
-class TriggerError(ValueError):
-    """The event that started the run is not one Evergreen acts on."""
-
-
-class IgnoredUpload(Exception):
-    """The new object is not data (a folder marker, an empty or hidden file): nothing to do."""
 
 
 class DuplicateUpload(Exception):
@@ -66,18 +69,6 @@ class RetrainSkipped(Exception):
 
 class RunInProgress(Exception):
     """Another run of the model holds it; the state machine retries this one later."""
-
-
-def not_data(key: str, size: int | None) -> str | None:
-    """Why an uploaded object is plainly not data, or None."""
-    name = posixpath.basename(key)
-    if key.endswith("/"):
-        return "a folder marker"
-    if size == 0:
-        return "an empty object"
-    if name.startswith((".", "_")):
-        return f"a hidden or marker file ({name!r})"
-    return None
 
 
 def parse_trigger(event: dict[str, Any]) -> tuple[str, str, SourceObject | None]:
@@ -338,14 +329,21 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         stores.put_bytes(stores.artifacts_bucket, keys[part], splits.to_bytes(arrays[part]))
     fresh = data_contract.new_categories(contract, frame)
     top = spec.data.max_categories
+    vocabulary = {c: features.vocabulary(frame.columns[c].tolist(), top) for c in schema.categorical}
     profile_key = f"{prefix}profile.json"
     stores.put_json(stores.artifacts_bucket, profile_key, {
         "dataset_version": version, "source": source.model_dump() if source else {"feedback": True},
         "report": {**cleaned.report, "new_categories": fresh}, "columns": schema.model_dump(),
         "profile": profile(train, schema, top),
-        "vocabulary": {c: features.vocabulary(frame.columns[c].tolist(), top) for c in schema.categorical},
+        "vocabulary": vocabulary,
         "open_vocabulary": [c for c in schema.categorical if len(set(frame.columns[c].tolist()) - {""}) > top],
     })
+    width = len(schema.numeric) + sum(len(v) for v in vocabulary.values())  # the model matrix's columns
+    refit = sagemaker_refit.plan(train.n_rows, width, {c.family for c in spec.candidates}, refit_memory_mb(),
+                                 spec.compute)
+    if refit.runner == "sagemaker":
+        learned_from.append(f"the winner's fit on all {train.n_rows:,} training rows runs as a SageMaker training "
+                            f"job: {refit.reason}")
 
     report = cleaned.report
     rows_ = {"train": train.n_rows, "validation": validation.n_rows, "test": test.n_rows,
@@ -362,4 +360,10 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         contract=ContractInfo(version=plan.version, previous=plan.previous, changes=plan.changes,
                               breaking=plan.breaking, notices=learned_from + notices_of(plan, report, fresh)),
         candidates=expand_candidates(spec),
+        refit=refit,
     )
+
+
+def refit_memory_mb() -> int:
+    """RefitFunction's memory (the template passes TrainMemorySize as REFIT_MEMORY_MB)."""
+    return int(os.environ.get("REFIT_MEMORY_MB", "3008"))

@@ -1,4 +1,6 @@
-"""Train: fit one candidate configuration, score it on validation, record the trial, keep the artifact.
+"""Train: fit one candidate configuration on the search sample, score it on validation, record the
+trial, keep the artifact. The sample (spec.search.sample_rows of the training split, stratified, the
+same rows for every trial) bounds a trial's time and memory; RefitWinner fits the winner on all of it.
 
 A candidate whose fit raises (a bad hyperparameter value, a degenerate split) is a failed trial,
 returned as such: one bad candidate never fails the run. Storage errors still raise (and are retried).
@@ -8,14 +10,19 @@ from __future__ import annotations
 
 import traceback
 
-from evergreen import run_records, training
+from evergreen import data, run_records, training
 from evergreen.contracts import TrainInput, TrialResult
 from evergreen.steps.common import dump_pipeline, load_split
 from evergreen.storage import Stores, candidate_key
 
 
+def search_sample(train: data.Frame, inp: TrainInput) -> data.Frame:
+    return data.sample_frame(train, inp.spec.search.sample_rows, inp.spec.split.seed,
+                             classification=inp.spec.problem_type == "classification")
+
+
 def run(inp: TrainInput, stores: Stores) -> TrialResult:
-    train = load_split(stores, inp.dataset, "train")
+    train = search_sample(load_split(stores, inp.dataset, "train"), inp)
     validation = load_split(stores, inp.dataset, "validation")
     metric = inp.spec.primary_metric
     base = {"candidate_id": inp.candidate.candidate_id, "family": inp.candidate.family,
@@ -31,7 +38,7 @@ def run(inp: TrainInput, stores: Stores) -> TrialResult:
     key = candidate_key(inp.model_name, inp.run_id, inp.candidate.candidate_id)
     stores.put_bytes(stores.artifacts_bucket, key, dump_pipeline(fit.pipeline))
     trial = TrialResult(**base, status="ok", validation_score=fit.validation_score,
-                        fit_seconds=round(fit.fit_seconds, 4), artifact_key=key)
+                        fit_seconds=round(fit.fit_seconds, 4), artifact_key=key, trained_rows=train.n_rows)
     _record(stores, inp, trial)
     return trial
 
