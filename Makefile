@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo up test test-fast bench bench-cardinality bench-scale clean
+.PHONY: help venv demo up test test-fast bench bench-cardinality bench-scale bench-refit-memory clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench-scale: $(STAMP) ## Ingest parsing vs pandas.read_csv at 100k/1M/5M rows; t
 .PHONY: bench-batch
 bench-batch: $(STAMP) ## Batch scoring of 1M rows on the local stack beside bare session.run on the same rows (ARGS="--rows N")
 	$(PY) benchmarks/bench_batch.py $(ARGS)
+
+bench-refit-memory: $(STAMP) ## Peak memory per model cell of one fit per family (sets evergreen.sagemaker_refit.BYTES_PER_CELL)
+	$(PY) benchmarks/bench_refit_memory.py $(ARGS)
 
 bench-loop: $(STAMP) ## The closed loop on concept-drift, covariate-shift and stationary streams vs river's ADWIN (ARGS="--stationary-samples 50000" for the long run)
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/bench-loop.txt
