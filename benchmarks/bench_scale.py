@@ -229,8 +229,12 @@ with LocalStack(root=Path({str(ROOT)!r}), stack_name="bench-scale", parameters={
             peaks[name] = max(inside) - before[-1]
     events = stack.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    from evergreen import registry
+    import boto3
+    registry_table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.outputs["RegistryTableName"])
+    alias = registry.get_alias(registry_table, "scale") or {{}}
     print(json.dumps({{"seconds": seconds, "status": execution["status"], "steps": steps, "peak_mb": peaks,
-                      "states": entered}}))
+                      "states": entered, "test_score": alias.get("test_score"), "family": alias.get("family")}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
@@ -244,7 +248,8 @@ def bench_pipeline(sizes: list[int]) -> list[dict]:
         path = generate(n)
         ours, plain = local_pipeline(path), plain_loop(path)
         row = {"rows": n, "pipeline_s": ours["seconds"], "status": ours["status"], "steps": ours["steps"],
-               "peak_mb": ours["peak_mb"],
+               "peak_mb": ours["peak_mb"], "test_accuracy": ours["test_score"], "family": ours["family"],
+               "refit": "SageMaker (local shim)" if "RefitOnSageMaker" in ours["states"] else "RefitWinner",
                "plain_s": plain["seconds"], "plain_test_accuracy": plain["test_accuracy"],
                "ratio": ours["seconds"] / plain["seconds"]}
         print(json.dumps(row), flush=True)
@@ -266,11 +271,13 @@ def bench_lambda_path(sizes: list[int], memory: dict[str, str]) -> None:
 
 
 def print_pipeline(results: list[dict]) -> None:
-    print("\n| rows | local pipeline s | status | plain loop s | ratio | per step: s summed over invocations (peak MB above the step's start) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| rows | local pipeline s | plain loop s | ratio | champion (family, test accuracy) | plain loop's best, test accuracy "
+          "| winner's full fit | per step: s summed over invocations (peak MB above the step's start) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         steps = ", ".join(f"{k.removesuffix('Function')} {v:.1f} ({r['peak_mb'].get(k, 0):.0f})" for k, v in r["steps"].items())
-        print(f"| {r['rows']:,} | {r['pipeline_s']:.1f} | {r['status']} | {r['plain_s']:.1f} | {r['ratio']:.2f} | {steps} |")
+        print(f"| {r['rows']:,} | {r['pipeline_s']:.1f} ({r['status']}) | {r['plain_s']:.1f} | {r['ratio']:.2f} "
+              f"| {r['family']}, {r['test_accuracy']:.4f} | {r['plain_test_accuracy']:.4f} | {r['refit']} | {steps} |")
 
 
 def main() -> None:
