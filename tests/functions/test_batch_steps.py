@@ -7,26 +7,19 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from evergreen.batch_contracts import BatchFailureInput, BatchPlanInput
 from evergreen.errors import DataError
 from evergreen.steps import batch_failure, batch_files, batch_plan
 from evergreen.storage import Stores
-from tests.support.infra import REGION, create_storage
+from tests.support.infra import REGION, moto_stores
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture
 def stores(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("NOTIFICATION_TOPIC", raising=False)
-    with mock_aws():
-        names = create_storage()
-        yield Stores(data_bucket=names["DataBucket"], artifacts_bucket=names["ArtifactsBucket"],
-                     registry_table=names["RegistryTable"], experiments_table=names["ExperimentsTable"],
-                     predictions_table=names["PredictionsTable"])
+    yield from moto_stores(monkeypatch)
 
 
 def put_parts(stores: Stores, sizes: list[int]) -> tuple[list[batch_files.Part], bytes]:

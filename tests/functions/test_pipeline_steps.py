@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from evergreen.table import Table
 from evergreen.triggers import not_data
@@ -29,7 +28,7 @@ from evergreen.errors import ChampionIntegrityError
 from evergreen.spec import parse_spec
 from evergreen.steps import ingest, promote
 from evergreen.storage import Stores
-from tests.support.infra import REGION, create_storage
+from tests.support.infra import REGION, moto_stores
 
 SCHEMA = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="classification", classes=["a", "b"])
 SPEC = parse_spec("{name: m, target: y, problem_type: classification, primary_metric: accuracy,"
@@ -38,15 +37,7 @@ SPEC = parse_spec("{name: m, target: y, problem_type: classification, primary_me
 
 @pytest.fixture
 def stores(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for key, value in {"ALARM_PREFIX": "stk", "METRICS_NAMESPACE": "Evergreen", "MONITOR_PERIOD_SECONDS": "300"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("NOTIFICATION_TOPIC", raising=False)
-    with mock_aws():
-        names = create_storage()
-        yield Stores(data_bucket=names["DataBucket"], artifacts_bucket=names["ArtifactsBucket"],
-                     registry_table=names["RegistryTable"], experiments_table=names["ExperimentsTable"],
-                     predictions_table=names["PredictionsTable"])
+    yield from moto_stores(monkeypatch, ALARM_PREFIX="stk", METRICS_NAMESPACE="Evergreen", MONITOR_PERIOD_SECONDS="300")
 
 
 def promote_input(stores: Stores, run_id: str, champion: int | None) -> PromoteInput:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +121,21 @@ def lambda_context(function: str, memory_mb: int = 1024, remaining_ms: int = 15_
         invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function}",
         aws_request_id="4c1a2b3d-0000-4000-8000-00000000abcd", log_group_name=f"/aws/lambda/{function}",
         log_stream_name="2026/11/23/[$LATEST]0123456789abcdef", get_remaining_time_in_millis=lambda: remaining_ms)
+
+
+def moto_stores(monkeypatch: Any, **env: str) -> Iterator[Any]:
+    """A Stores over every bucket and table of the template, on moto (yield it from a fixture); `env`:
+    further environment variables the steps under test read."""
+    from moto import mock_aws
+
+    from evergreen.storage import Stores
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NOTIFICATION_TOPIC", raising=False)
+    with mock_aws():
+        names = create_storage()
+        yield Stores(data_bucket=names["DataBucket"], artifacts_bucket=names["ArtifactsBucket"],
+                     registry_table=names["RegistryTable"], experiments_table=names["ExperimentsTable"],
+                     predictions_table=names["PredictionsTable"])

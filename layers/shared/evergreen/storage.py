@@ -34,6 +34,7 @@ from functools import cached_property
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 UPLOAD_PREFIX = "uploads/"
 SPEC_PREFIX = "specs/"
@@ -121,6 +122,15 @@ def manifest_key(work: str) -> str:
 def part_key(work: str, index: int, kind: str) -> str:
     """A chunk's part of predictions.csv or rejected.csv (`kind`), without the header."""
     return f"{work}parts/{index:06d}.{kind}.csv"
+
+
+# S3 says "no such object" as NoSuchKey (GET), 404/NotFound (HEAD), or 403/AccessDenied to a caller that
+# may not list the bucket (every Evergreen function: IAM is scoped to key prefixes)
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "403", "AccessDenied"})
+
+
+def is_missing(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in MISSING_CODES
 
 
 def now_iso() -> str:
@@ -243,6 +253,24 @@ class Stores:
 
     def get_json(self, bucket: str, key: str) -> Any:
         return json.loads(self.get_bytes(bucket, key))
+
+    def get_bytes_or_none(self, bucket: str, key: str) -> bytes | None:
+        """The object, or None when there is none (see MISSING_CODES)."""
+        try:
+            return self.get_bytes(bucket, key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return False
+            raise
+        return True
 
     def put_json(self, bucket: str, key: str, value: Any) -> None:
         self.put_bytes(bucket, key, json.dumps(value, indent=1, sort_keys=True, default=str).encode(), "application/json")

@@ -87,6 +87,7 @@ class Table:
     n_rows: int
     # the original text of a column the reader parsed as numbers (csvfile re-reads that one column)
     reread: Callable[[str], Texts] | None = field(default=None, repr=False)
+    _reread: dict[str, Texts] = field(default_factory=dict, repr=False)  # each column re-read once at most
 
     @classmethod
     def from_rows(cls, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
@@ -102,7 +103,9 @@ class Table:
             return column
         if self.reread is None:
             raise ValueError(f"column {name!r} was read as numbers and its text cannot be read again")
-        return self.reread(name)
+        if name not in self._reread:
+            self._reread[name] = self.reread(name)
+        return self._reread[name]
 
     def rows(self, index: np.ndarray) -> list[list[str]]:
         """The cells of rows `index` as text, in header order (for the quarantine file)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
 
 from evergreen import batch, storage
 from evergreen.batch_contracts import BatchSummary, CombineInput
@@ -57,10 +56,5 @@ def run(inp: CombineInput, stores: Stores, now: datetime | None = None) -> Batch
 
 def remove_stale_error(stores: Stores, bucket: str, key: str) -> None:
     """Delete the error.json of an earlier failed batch of the same name, if there is one."""
-    try:
-        stores.s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "403", "AccessDenied"):
-            return
-        raise
-    stores.s3.delete_object(Bucket=bucket, Key=key)
+    if stores.exists(bucket, key):
+        stores.s3.delete_object(Bucket=bucket, Key=key)

@@ -16,6 +16,8 @@ Nothing is read whole: memory is one block, whatever the upload's size.
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -68,7 +70,7 @@ def resolve(s3: Any, source: SourceObject) -> tuple[SourceObject, int]:
         head = s3.head_object(Bucket=source.bucket, Key=source.key, **extra)
     except ClientError as exc:
         decoded = unquote_plus(source.key)
-        if exc.response["Error"]["Code"] not in ("NoSuchKey", "404") or decoded == source.key:
+        if not storage.is_missing(exc) or decoded == source.key:
             raise
         source = source.model_copy(update={"key": decoded})
         head = s3.head_object(Bucket=source.bucket, Key=source.key, **extra)
@@ -80,12 +82,10 @@ def check_not_scored(stores: Stores, source: SourceObject, output_prefix: str) -
     if not source.version_id:
         return  # an unversioned bucket cannot tell a repeated event from a new upload
     key = f"{output_prefix}summary.json"
-    try:
-        previous = stores.get_json(stores.data_bucket, key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "AccessDenied"):
-            return
-        raise
+    raw = stores.get_bytes_or_none(stores.data_bucket, key)
+    if raw is None:
+        return
+    previous = json.loads(raw)
     seen = previous.get("source") or {}
     if seen.get("version_id") == source.version_id and seen.get("key") == source.key:
         raise AlreadyScored(f"s3://{source.bucket}/{source.key} version {source.version_id} was already scored "

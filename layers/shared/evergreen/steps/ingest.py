@@ -52,7 +52,7 @@ from evergreen.errors import ChampionIntegrityError, DataError
 from evergreen.monitoring import alarms, changepoint, quality
 from evergreen.monitoring.profile import profile
 from evergreen.spec import ModelSpec, SpecError, expand_candidates, parse_spec
-from evergreen.storage import Stores, dataset_prefix, model_from_upload_key, quarantine_key, spec_keys
+from evergreen.storage import Stores, dataset_prefix, is_missing, model_from_upload_key, quarantine_key, spec_keys
 from evergreen.triggers import IgnoredUpload, TriggerError, not_data
 
 MAX_NOTICES = 50
@@ -105,12 +105,9 @@ def parse_trigger(event: dict[str, Any]) -> tuple[str, str, SourceObject | None]
 
 def load_spec(stores: Stores, model: str) -> ModelSpec:
     for key in spec_keys(model):
-        try:
-            text = stores.get_bytes(stores.data_bucket, key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "AccessDenied"):
-                continue
-            raise
+        text = stores.get_bytes_or_none(stores.data_bucket, key)
+        if text is None:
+            continue
         spec = parse_spec(text, source=f"s3://{stores.data_bucket}/{key}")
         if spec.name != model:
             raise SpecError(f"s3://{stores.data_bucket}/{key}: name {spec.name!r} does not match the model folder {model!r}")
@@ -123,7 +120,7 @@ def read_upload(stores: Stores, source: SourceObject) -> bytes:
         return stores.get_bytes(source.bucket, source.key, source.version_id)
     except ClientError as exc:
         decoded = unquote_plus(source.key)
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404") and decoded != source.key:
+        if is_missing(exc) and decoded != source.key:
             return stores.get_bytes(source.bucket, decoded, source.version_id)  # keys in S3 events may be URL-encoded
         raise
 
@@ -365,5 +362,5 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
 
 
 def refit_memory_mb() -> int:
-    """RefitFunction's memory (the template passes TrainMemorySize as REFIT_MEMORY_MB)."""
-    return int(os.environ.get("REFIT_MEMORY_MB", "3008"))
+    """RefitFunction's memory (the template passes TrainMemorySize as REFIT_MEMORY_MB; 6144 is its default)."""
+    return int(os.environ.get("REFIT_MEMORY_MB", "6144"))

@@ -18,8 +18,6 @@ import json
 import tarfile
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from evergreen import run_records, sagemaker_refit, training
 from evergreen.contracts import Candidate, RefitInput, SageMakerRefitInput, TrialResult
 from evergreen.evaluation import rank_trials
@@ -60,11 +58,7 @@ def prepare_sagemaker(inp: SageMakerRefitInput, stores: Stores, role_arn: str, i
     best = rank_trials(inp.trials, inp.run.spec.higher_is_better)[0]
     bundle, digest = sagemaker_refit.source_bundle()
     key = sagemaker_code_key(digest)
-    try:
-        stores.s3.head_object(Bucket=stores.artifacts_bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-            raise
+    if not stores.exists(stores.artifacts_bucket, key):
         stores.put_bytes(stores.artifacts_bucket, key, bundle, "application/gzip")
     output = sagemaker_output_prefix(inp.run.model_name, inp.run.run_id)
     request = sagemaker_refit.job_request(inp.run, best, f"s3://{stores.artifacts_bucket}/{key}",
