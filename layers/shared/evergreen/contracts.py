@@ -119,7 +119,7 @@ class TrialResult(_Model):
     candidate_id: str
     family: str
     params: dict[str, Any]
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "skipped"]  # skipped: the search's budget was spent before the trial began
     metric: str
     validation_score: float | None = None  # what the trials are ranked on (fitted on the search sample)
     fit_seconds: float | None = None
@@ -127,6 +127,11 @@ class TrialResult(_Model):
     error: str | None = None
     trained_rows: int | None = None  # the training rows this artifact was fitted on
     refit_validation_score: float | None = None  # the winner refit on the whole training split, on validation
+    rung: int = 0  # successive halving: the rung the trial ran in (grid and random searches have one rung)
+    fitted_params: dict[str, Any] | None = None  # the estimator's parameters as fitted: defaults and caps resolved
+    threshold: float | None = None  # binary classification: the decision threshold tuned on validation
+    predict_us_per_row: float | None = None  # the fitted Pipeline's predict time on validation, per row
+    gb_seconds: float | None = None  # the trial's compute: its function's memory (GB) x its duration (s)
 
 
 class ChampionScore(_Model):
