@@ -15,4 +15,4 @@ STORES = Stores.from_env()
 @logger.inject_lambda_context
 @event_parser(model=TrainInput)
 def handler(event: TrainInput, context: LambdaContext) -> dict:
-    return train.run(event, STORES).model_dump(mode="json")
+    return train.run(event, STORES, memory_mb=context.memory_limit_in_mb).model_dump(mode="json")

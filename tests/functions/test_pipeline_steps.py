@@ -29,6 +29,7 @@ from evergreen.spec import parse_spec
 from evergreen.steps import ingest, promote
 from evergreen.storage import Stores
 from tests.support.infra import REGION, moto_stores
+from tests.support.runs import search_state
 
 SCHEMA = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="classification", classes=["a", "b"])
 SPEC = parse_spec("{name: m, target: y, problem_type: classification, primary_metric: accuracy,"
@@ -44,7 +45,7 @@ def promote_input(stores: Stores, run_id: str, champion: int | None) -> PromoteI
     dataset = DatasetRef(version="ds-1", bucket=stores.artifacts_bucket, train_key="t", validation_key="v",
                          test_key="s", profile_key="datasets/m/ds-1/profile.json", rows={}, columns=SCHEMA)
     run = RunContext(run_id=run_id, model_name="m", trigger="upload", spec=SPEC, dataset=dataset,
-                     contract=ContractInfo(version=1, previous=None if champion is None else 1), candidates=[])
+                     contract=ContractInfo(version=1, previous=None if champion is None else 1), search=search_state())
     trial = TrialResult(candidate_id="c0", family="logistic_regression", params={}, status="ok", metric="accuracy",
                         validation_score=0.9)
     champ = None if champion is None else ChampionScore(version=champion, onnx_key="k", sha256="s", test_score=0.5)
@@ -283,7 +284,7 @@ def test_trials_fit_on_the_search_sample_and_only_the_winner_is_refit_on_every_t
               for c in candidates]
     assert {t.trained_rows for t in trials} == {min(sample_rows, 3000)}
     run = RunContext(run_id="r1", model_name="m", trigger="upload", spec=spec, dataset=dataset,
-                     contract=ContractInfo(version=1, previous=None), candidates=candidates)
+                     contract=ContractInfo(version=1, previous=None), search=search_state(candidates))
     out = refit_step.run(RefitInput(run=run, trials=trials), stores)
     best = max(trials, key=lambda t: t.validation_score)
     if not refit:
@@ -296,3 +297,26 @@ def test_trials_fit_on_the_search_sample_and_only_the_winner_is_refit_on_every_t
     record = stores.experiments.get_item(Key={"run_id": "r1", "sk": f"trial#{best.candidate_id}-refit"})["Item"]
     assert int(record["trained_rows"]) == 3000
     assert keys(stores, "runs/m/r1/refit/") == ["runs/m/r1/refit/pipeline.joblib"]
+
+
+def test_a_trial_that_would_start_past_the_budget_is_skipped_and_recorded(stores):
+    from evergreen.contracts import Candidate, TrainInput
+    from evergreen.steps import train
+
+    dataset = put_splits(stores, 300)
+    candidate = Candidate(candidate_id="c000", family="logistic_regression", params={})
+    late = TrainInput(run_id="r9", model_name="m", spec=SPEC, dataset=dataset, candidate=candidate, rung=1,
+                      deadline=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
+    trial = train.run(late, stores)
+    assert trial.status == "skipped" and trial.error.startswith("budget: search.max_minutes")
+    assert trial.artifact_key is None and trial.rung == 1
+    record = stores.experiments.get_item(Key={"run_id": "r9", "sk": "trial#c000-r1"})["Item"]
+    assert record["status"] == "skipped"
+    spec = SPEC.model_copy(update={"search": SPEC.search.model_copy(update={"max_gb_seconds": 0.5})})
+    on_time = late.model_copy(update={"spec": spec, "rung": 0,
+                                      "deadline": (datetime.now(UTC) + timedelta(hours=1)).isoformat()})
+    first = train.run(on_time, stores, memory_mb=1024)  # the run has used 0 GB-s: it trains
+    assert first.status == "ok" and first.gb_seconds is not None
+    run_records.record_trial(stores.experiments, {"run_id": "r9", "candidate_id": "c001", "gb_seconds": 1.0})
+    again = train.run(on_time.model_copy(update={"candidate": candidate.model_copy(update={"candidate_id": "c002"})}), stores)
+    assert again.status == "skipped" and "max_gb_seconds is 0.5" in again.error

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from evergreen.contracts import ColumnSchema, ContractInfo, DatasetRef, RunContext
-from evergreen.spec import parse_spec
+from evergreen.contracts import ColumnSchema, ContractInfo, DatasetRef, RunContext, SearchState
+from evergreen.spec import Candidate, parse_spec
+
+
+def search_state(candidates: list[Candidate] | None = None, sample_rows: int = 200_000) -> SearchState:
+    """A one-rung grid search of `candidates`, with a day to run: the search state Ingest returns."""
+    return SearchState(strategy="grid", candidates=candidates or [], sample_rows=sample_rows,
+                       deadline="2099-01-01T00:00:00+00:00")
 
 
 def run_context() -> RunContext:
@@ -14,4 +20,4 @@ def run_context() -> RunContext:
                          validation_key="datasets/m/ds-1/validation.npz", test_key="datasets/m/ds-1/test.npz",
                          profile_key="p", rows={"train": 10}, columns=columns)
     return RunContext(run_id="run-1", model_name="m", trigger="upload", spec=spec, dataset=dataset,
-                      contract=ContractInfo(version=1), candidates=[])
+                      contract=ContractInfo(version=1), search=search_state())

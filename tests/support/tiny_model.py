@@ -135,6 +135,22 @@ def train_classifier(seed: int = 0, n: int = 400, max_iter: int = 200, estimator
     return model
 
 
+def train_binary_classifier(seed: int = 0, n: int = 400) -> TinyModel:
+    """A LogisticRegression on "gold" tier or not: classes ["no", "yes"] (about half "yes")."""
+    from sklearn.linear_model import LogisticRegression
+
+    records, labels, _ = synthetic_records(n, seed)
+    gold = np.array(["yes" if label == "gold" else "no" for label in labels], dtype=object)
+    columns = {"numeric": NUMERIC, "categorical": CATEGORICAL, "target": "gold",
+               "problem_type": "classification", "classes": ["no", "yes"]}
+    pipeline = _pipeline(LogisticRegression(max_iter=200, random_state=seed), len(NUMERIC), len(CATEGORICAL))
+    model = TinyModel(pipeline, b"", columns)
+    _fit(pipeline, model, records, gold)
+    model.seen = _seen(records, gold, regression=False)
+    model.onnx_bytes = _to_onnx(pipeline, len(NUMERIC), len(CATEGORICAL), classifier=True)
+    return model
+
+
 def train_regressor(seed: int = 0, n: int = 400) -> TinyModel:
     from sklearn.linear_model import Ridge
 

@@ -96,7 +96,7 @@ def test_task_payload_matches_the_handler_contract(name, state):
 def test_slots_are_produced_before_they_are_read():
     """Walk the main path in order: every $.slot a Task reads was written by an earlier ResultPath."""
     produced = {"$"}
-    order = ["Ingest", "TrainCandidates", "Evaluate", "Export", "Promote", "RecordPromotion"]
+    order = ["Ingest", "TrainRung", "NextRung", "RefitWinner", "Evaluate", "Export", "Promote", "RecordPromotion"]
     for name in order:
         state = ASL["States"][name]
         params = state.get("Parameters") or state.get("ItemSelector") or {}
@@ -105,11 +105,23 @@ def test_slots_are_produced_before_they_are_read():
                 slot = "$." + value[2:].split(".")[0]
                 assert slot in produced, f"{name} reads {value} before anything writes {slot}"
         produced.add(state["ResultPath"])
-    assert {"$.run", "$.trials", "$.evaluation", "$.export", "$.promotion"} <= produced
+    assert {"$.run", "$.trials", "$.run.search", "$.evaluation", "$.export", "$.promotion"} <= produced
+
+
+def test_the_search_loops_over_rungs_until_next_rung_ends_it():
+    states = ASL["States"]
+    assert states["Ingest"]["Next"] == "TrainRung" and states["TrainRung"]["Next"] == "NextRung"
+    assert states["TrainRung"]["ItemsPath"] == "$.run.search.candidates"
+    assert states["NextRung"]["ResultPath"] == "$.run.search" and states["NextRung"]["Next"] == "SearchDone"
+    [done] = states["SearchDone"]["Choices"]
+    assert done == {"Variable": "$.run.search.done", "BooleanEquals": True, "Next": "RefitWhere"}
+    assert states["SearchDone"]["Default"] == "TrainRung"
+    for name in ("RefitWinner", "PrepareSageMakerRefit", "CollectSageMakerRefit"):
+        assert states[name]["Parameters"]["trials.$"] == "$.run.search.finalists"
 
 
 def test_map_is_bounded_and_iterations_cannot_fail_the_run():
-    train = ASL["States"]["TrainCandidates"]
+    train = ASL["States"]["TrainRung"]
     assert 1 <= train["MaxConcurrency"] <= 10
     inner = train["ItemProcessor"]["States"]
     assert inner["Train"]["Catch"][0]["Next"] == "TrialCrashed"

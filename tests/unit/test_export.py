@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from onnx import load_model_from_string
 
+from evergreen import export as export_module
 from evergreen.contracts import ColumnSchema
 from evergreen.data import Frame, split_frame
 from evergreen.export import (
@@ -121,41 +122,59 @@ def test_gate_fails_a_model_that_does_not_match():
     assert not report.passed and report.max_abs_diff > 0.1 and report.label_agreement < 1.0
 
 
-class FlipLabels:
-    """A pipeline stand-in: the real probabilities, but labels flipped on chosen rows."""
+def flip_sklearn_labels(monkeypatch, rows):
+    """scikit-learn's side of the gate answers the other class on `rows` (its probabilities unchanged)."""
 
-    def __init__(self, pipeline, rows):
-        self.pipeline, self.rows = pipeline, rows
+    def flipped(pipeline, frame, schema, threshold=None):
+        labels, proba = predict(pipeline, frame, schema, threshold)
+        labels = labels.astype(object)
+        for i in rows:
+            labels[i] = schema.classes[1 - schema.classes.index(labels[i])]
+        return labels, proba
 
-    def predict_proba(self, matrix):
-        return self.pipeline.predict_proba(matrix)
-
-    def predict(self, matrix):
-        labels = self.pipeline.predict(matrix).astype(object)
-        classes = list(self.pipeline.classes_)
-        for i in self.rows:
-            labels[i] = classes[1 - classes.index(labels[i])]
-        return labels
+    monkeypatch.setattr(export_module, "predict", flipped)
 
 
-def test_label_disagreement_passes_only_on_ties():
+def test_label_disagreement_passes_only_on_ties(monkeypatch):
     frame, schema = mixed_data("classification")
     pipeline, probe = fitted("decision_tree", frame, schema)
     onnx_bytes = to_onnx(pipeline, schema)
     _, proba = predict(pipeline, probe, schema)
     decided = np.flatnonzero(np.abs(proba[:, 0] - 0.5) > 0.1)
-    report = check_parity(FlipLabels(pipeline, decided[:1]), onnx_bytes, probe, schema)
+    flip_sklearn_labels(monkeypatch, decided[:1])
+    report = check_parity(pipeline, onnx_bytes, probe, schema)
     assert not report.passed and report.label_agreement < 1.0
 
     # rows tied at exactly 0.5/0.5 (as in an even-sized forest): either label is right
     tied = probe.take(np.arange(4))
     constant = Frame(columns=tied.columns, target=tied.target)
 
-    class Tied(FlipLabels):
+    class Tied:
         def predict_proba(self, matrix):
             return np.full((matrix.shape[0], 2), 0.5)
 
-    report = check_parity(Tied(pipeline, [0, 1]), onnx_bytes, constant, schema, tolerance=1.0)
+    flip_sklearn_labels(monkeypatch, [0, 1])
+    report = check_parity(Tied(), onnx_bytes, constant, schema, tolerance=1.0)
+    assert report.passed and report.label_agreement < 1.0
+
+
+def test_parity_with_a_threshold_compares_the_labels_as_served(monkeypatch):
+    frame, schema = mixed_data("classification")
+    pipeline, probe = fitted("logistic_regression", frame, schema)
+    onnx_bytes = to_onnx(pipeline, schema)
+    _, proba = predict(pipeline, probe, schema)
+    threshold = float(np.quantile(proba[:, 1], 0.3))  # far from 0.5: a third of the rows change label
+    report = check_parity(pipeline, onnx_bytes, probe, schema, threshold=threshold)
+    assert report.passed and report.label_agreement == 1.0
+
+    # a disagreement on a row far from the threshold fails the gate; on a row at the threshold it passes
+    far = int(np.argmax(np.abs(proba[:, 1] - threshold)))
+    flip_sklearn_labels(monkeypatch, [far])
+    assert not check_parity(pipeline, onnx_bytes, probe, schema, threshold=threshold).passed
+    at = int(np.argmin(np.abs(proba[:, 1] - threshold)))
+    on_it = float(proba[at, 1]) - 1e-6  # within the tolerance of its probability, beyond float32's rounding of it
+    flip_sklearn_labels(monkeypatch, [at])
+    report = check_parity(pipeline, onnx_bytes, probe, schema, threshold=on_it)
     assert report.passed and report.label_agreement < 1.0
 
 

@@ -663,3 +663,68 @@ def test_the_log_keeps_other_scalar_fields_but_not_nested_ones():
     nested = {"a": {"b": [1, {"c": 2}]}}
     f = feeds.build_feeds([{"age": 1, "note": "vip", "meta": nested, "tags": ["x"]}], NUMERIC, CATEGORICAL)
     assert f.received == [{"age": 1, "note": "vip"}] and f.ignored_fields == ["meta", "note", "tags"]
+
+
+# ------------------------------------------------------------------------------------------- the decision threshold
+class LogTable:
+    """The prediction log, in memory: batch_writer() -> put_item."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def batch_writer(self) -> LogTable:
+        return self
+
+    def __enter__(self) -> LogTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def put_item(self, Item: dict[str, Any]) -> None:  # noqa: N803 (boto3 names)
+        self.items.append(Item)
+
+
+@pytest.fixture(scope="module")
+def binary_model():
+    from tests.support.tiny_model import train_binary_classifier
+
+    return train_binary_classifier()
+
+
+def _predict_with(tiny, alias_fields: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    registry, s3 = FakeRegistry(), FakeS3()
+    s3.objects["models/demo/v000001/model.onnx"] = tiny.onnx_bytes
+    registry.alias = _alias(tiny, 1) | alias_fields
+    cache = champion.ModelCache(registry=registry, s3=s3, bucket="b")
+    request = requests.parse_predict_request({"records": records}, "demo")
+    return predict.predict(request, cache, LogTable()).body["predictions"]
+
+
+def test_a_binary_champion_answers_with_its_registered_threshold(binary_model):
+    from tests.support.tiny_model import synthetic_records
+
+    records, _, _ = synthetic_records(100, seed=4)
+    p_yes = binary_model.pipeline.predict_proba(binary_model.matrix(records))[:, 1]
+    threshold = float(np.quantile(p_yes[p_yes < 0.5], 0.5))  # half the rows under 0.5 lie above it
+    served = _predict_with(binary_model, {"threshold": threshold}, records)
+    between = [i for i, p in enumerate(p_yes) if threshold + 1e-6 < p < 0.5]
+    assert len(between) >= 10 and {served[i]["prediction"] for i in between} == {"yes"}
+    assert [s["prediction"] for s in served] == ["yes" if s["probabilities"]["yes"] > threshold else "no" for s in served]
+
+    # registered before thresholds (no "threshold") or with none: the graph's argmax, as before
+    for fields in ({}, {"threshold": None}):
+        plain = _predict_with(binary_model, fields, records)
+        assert [s["prediction"] for s in plain] == [str(v) for v in binary_model.pipeline.predict(binary_model.matrix(records))]
+        assert {plain[i]["prediction"] for i in between} == {"no"}
+
+
+@pytest.mark.parametrize("threshold,message", [(1.5, "between 0 and 1"), ("0.3", "between 0 and 1")])
+def test_a_threshold_that_cannot_be_applied_refuses_the_champion(binary_model, threshold, message):
+    with pytest.raises(ModelUnavailable, match=f"threshold cannot be applied: .*{message}"):
+        _predict_with(binary_model, {"threshold": threshold}, [{"age": 30}])
+
+
+def test_a_multiclass_champion_with_a_threshold_is_refused(onnx_models):
+    with pytest.raises(ModelUnavailable, match="applies to two classes"):
+        _predict_with(onnx_models[0], {"threshold": 0.3}, [{"age": 30}])

@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from evergreen.spec import (
-    MAX_CANDIDATES,
+    MAX_TRIALS,
     MAX_SPEC_BYTES,
     ContractSpec,
     DataSpec,
@@ -33,7 +33,7 @@ candidates:
 
 def test_parses_and_expands_the_grid_with_stable_ids():
     spec = parse_spec(GOOD)
-    cands = expand_candidates(spec)
+    cands = expand_candidates(spec.candidates)
     assert [c.candidate_id for c in cands] == ["c000", "c001", "c002", "c003"]
     assert cands[0].params == {"C": 0.1} and cands[3].params == {"max_depth": 8, "n_estimators": 50}
     assert spec.higher_is_better and spec.split.seed == 42
@@ -65,16 +65,20 @@ def test_not_a_mapping_and_bad_yaml():
         parse_spec("a: [1, 2")
 
 
-def test_grid_budget_is_enforced():
-    big = GOOD.replace("grid: {C: [0.1, 1.0]}", "grid: {C: [%s]}" % ", ".join(str(i + 1) for i in range(MAX_CANDIDATES)))
-    with pytest.raises(SpecError, match="more than"):
+def test_a_grid_larger_than_the_trial_budget_is_refused_unless_the_search_samples_it():
+    big = GOOD.replace("grid: {C: [0.1, 1.0]}", "grid: {C: [%s]}" % ", ".join(str(i + 1) for i in range(63)))
+    with pytest.raises(SpecError, match=r"expand to 65 candidates, more than search.max_trials \(64\)"):
         parse_spec(big)
+    assert parse_spec(big + "search: {max_trials: 65}").search.max_trials == 65
+    assert parse_spec(big + "search: {strategy: random}").search.strategy == "random"
+    with pytest.raises(SpecError, match="max_trials"):
+        parse_spec(GOOD + f"search: {{max_trials: {MAX_TRIALS + 1}}}")
 
 
 @pytest.mark.parametrize("problem", ["classification", "regression"])
 def test_default_spec_is_valid(problem):
     spec = default_spec("mine", "y", problem)
-    assert spec.problem_type == problem and len(expand_candidates(spec)) == 7
+    assert spec.problem_type == problem and len(expand_candidates(spec.candidates)) == 7
 
 
 # --- hostile specs: each must fail at validation, fast, with the problem named --------------------
@@ -163,7 +167,7 @@ HOSTILE = {
     "l2_regularization .inf": (histgb("l2_regularization: [.inf]"), ["l2_regularization[0]: must be finite, got inf"]),
     "grid explosion": (histgb(", ".join(f"{k}: [{', '.join(str(i + 1) for i in range(16))}]" for k in (
         "max_iter", "max_depth", "min_samples_leaf", "max_leaf_nodes", "l2_regularization"))),
-        ["the grids expand to 1048578 candidates, more than 64"]),
+        ["the grids expand to 1048578 candidates, more than search.max_trials (64)"]),
 }
 
 

@@ -8,13 +8,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from evergreen import thresholds
 from evergreen.contracts import ColumnSchema
 from evergreen.csvfile import read_table
 from evergreen.data import Frame, build_frame, split_frame
 from evergreen.schema import infer_schema
 import evergreen.spec as spec_module
 from evergreen.spec import Candidate, ModelSpec
-from evergreen.synthetic import HEADER, make_churn
+from evergreen.synthetic import HEADER, make_churn, make_rare
 from evergreen.training import (
     DEFAULT_MAX_DEPTH,
     MAX_BOOSTING_ITER,
@@ -124,7 +125,7 @@ def test_fit_candidate_classes_follow_schema_and_scores_validation():
     result = fit_candidate(candidate("hist_gradient_boosting", max_iter=30), train, val, schema, "accuracy", 0)
     assert list(result.pipeline.classes_) == schema.classes == ["no", "yes"]
     assert result.fit_seconds > 0 and result.params == {"max_iter": 30}
-    assert result.validation_score == evaluate_pipeline(result.pipeline, val, schema, "accuracy") > 0.75
+    assert result.validation_score == evaluate_pipeline(result.pipeline, val, schema, "accuracy", result.threshold) > 0.75
     labels, proba = predict(result.pipeline, val, schema)
     assert labels.dtype.kind == "U" and set(labels) <= {"no", "yes"}
     assert proba.shape == (val.n_rows, 2) and np.allclose(proba.sum(axis=1), 1)
@@ -144,6 +145,41 @@ def test_fit_candidate_names_columns_empty_in_train():
     frame.columns["contract"][:] = ""
     with pytest.raises(ValueError, match=r"columns \['age', 'contract'\] have no values in the training split"):
         fit_candidate(candidate("logistic_regression"), frame, frame, schema, "accuracy", 0)
+
+
+def rare_frame(n: int, seed: int) -> tuple[Frame, ColumnSchema]:
+    spec = CHURN_SPEC.model_copy(update={"name": "fraud", "target": "fraud", "primary_metric": "balanced_accuracy"})
+    table = read_table(make_rare(n, seed), source="fraud", text_columns=["fraud"])
+    schema = infer_schema(table, spec).schema
+    return build_frame(table, schema).frame, schema
+
+
+def test_a_binary_fit_tunes_its_threshold_on_validation_and_is_scored_with_it():
+    frame, schema = rare_frame(3000, seed=0)
+    train, val, test = split_frame(frame, 0.2, 0.2, 0, True)
+    result = fit_candidate(candidate("logistic_regression"), train, val, schema, "balanced_accuracy", 0)
+    _, proba = predict(result.pipeline, val, schema)
+    assert result.threshold == thresholds.tune(val.target, proba, schema.classes, "balanced_accuracy") < 0.5
+    assert result.validation_score == evaluate_pipeline(result.pipeline, val, schema, "balanced_accuracy",
+                                                        result.threshold)
+    # argmax answers the majority class: the threshold is worth 0.1 of balanced accuracy on the test split too
+    tuned = evaluate_pipeline(result.pipeline, test, schema, "balanced_accuracy", result.threshold)
+    assert tuned > evaluate_pipeline(result.pipeline, test, schema, "balanced_accuracy") + 0.1
+    labels, _ = predict(result.pipeline, test, schema, result.threshold)
+    _, test_proba = predict(result.pipeline, test, schema)
+    np.testing.assert_array_equal(labels, np.where(test_proba[:, 1] > result.threshold, "yes", "no"))
+
+
+def test_multiclass_and_regression_fits_have_no_threshold():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300).astype(np.float32)
+    three = Frame(columns={"x": x}, target=np.array(["a", "b", "c"], dtype=object)[np.digitize(x, [-0.5, 0.5])])
+    schema = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="classification",
+                          classes=["a", "b", "c"])
+    assert fit_candidate(candidate("logistic_regression"), three, three, schema, "accuracy", 0).threshold is None
+    numbers = Frame(columns={"x": x}, target=x.astype(np.float64))
+    schema = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="regression")
+    assert fit_candidate(candidate("ridge"), numbers, numbers, schema, "rmse", 0).threshold is None
 
 
 def test_regression_predict_returns_float64():
@@ -172,6 +208,17 @@ def test_make_churn_is_deterministic_and_shaped():
     assert np.isnan(table.columns["monthly_charges"].values).any()  # some values are missing
     with pytest.raises(ValueError):
         make_churn(10, seed=0, drift=1.5)
+
+
+def test_make_rare_is_deterministic_with_the_share_of_positives_asked_for():
+    raw = make_rare(3000, seed=1)
+    assert raw == make_rare(3000, seed=1) and raw != make_rare(3000, seed=2)
+    frame, schema = rare_frame(3000, seed=1)
+    assert schema.classes == ["no", "yes"] and schema.categorical == ["channel"] and len(schema.numeric) == 5
+    shares = [np.mean(rare_frame(3000, seed)[0].target == "yes") for seed in range(5)]
+    assert 0.015 < min(shares) and max(shares) < 0.035 and abs(np.mean(shares) - 0.025) < 0.005
+    with pytest.raises(ValueError):
+        make_rare(10, seed=0, positive_share=0.5)
 
 
 def test_concept_drift_breaks_the_old_model_but_not_a_retrained_one():

@@ -11,8 +11,9 @@ A row is rejected, with its reason, when its field count differs from the header
 UTF-8 text or holds a NUL byte, or when a cell of a model column cannot be coerced by
 evergreen.features (the rules ingest and /predict apply: "forty" in a numeric column, a category
 longer than 1,024 characters). Every other row is scored as /predict scores the same record: the
-same coercion, the same ONNX model and the same float32 formatting of the outputs (onnxruntime's
-matrix kernels block by batch size, so a probability may differ from /predict's in its last bits).
+same coercion, the same ONNX model with the same decision threshold (the champion's OnnxModel applies
+it) and the same float32 formatting of the outputs (onnxruntime's matrix kernels block by batch
+size, so a probability may differ from /predict's in its last bits).
 
 Chunks: a file without any double quote in its data is cut every `chunk_rows` lines (byte ranges
 plus the line number of each range's first line), so each chunk is parsed on its own by pandas' C

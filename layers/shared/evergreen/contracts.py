@@ -88,33 +88,6 @@ class RefitPlan(_Model):
     estimated_mb: int = 0
 
 
-class RunContext(_Model):
-    """Output of ingest; the context every later step receives."""
-
-    run_id: str
-    model_name: str
-    trigger: Literal["upload", "alarm", "manual"]
-    source: SourceObject | None = None
-    spec: ModelSpec
-    dataset: DatasetRef
-    contract: ContractInfo
-    candidates: list[Candidate]
-    refit: RefitPlan = RefitPlan()
-
-
-class IngestInput(_Model):
-    run_id: str
-    event: dict[str, Any]  # the EventBridge event that started the execution (S3 Object Created or alarm)
-
-
-class TrainInput(_Model):
-    run_id: str
-    model_name: str
-    spec: ModelSpec
-    dataset: DatasetRef
-    candidate: Candidate
-
-
 class TrialResult(_Model):
     candidate_id: str
     family: str
@@ -132,6 +105,59 @@ class TrialResult(_Model):
     threshold: float | None = None  # binary classification: the decision threshold tuned on validation
     predict_us_per_row: float | None = None  # the fitted Pipeline's predict time on validation, per row
     gb_seconds: float | None = None  # the trial's compute: its function's memory (GB) x its duration (s)
+
+
+class SearchState(_Model):
+    """Where the search stands (evergreen.search): the rung the state machine trains next, or the end.
+
+    Each rung is one Map over `candidates`; NextRung reads its trials and writes the next state."""
+
+    strategy: Literal["grid", "random", "halving"]
+    rung: int = 0
+    rungs: int = 1  # how many rungs the plan has (halving: more than one when the data allows)
+    candidates: list[Candidate]  # this rung's configurations (empty once the search is done)
+    sample_rows: int  # each trial of this rung fits on a stratified sample of this many training rows
+    deadline: str  # ISO 8601 UTC: no trial starts after it (spec.search.max_minutes after Ingest)
+    trials: int = 0  # trials trained in the rungs before this one
+    gb_seconds: float = 0.0  # and the compute they used
+    done: bool = False
+    stopped: str | None = None  # why the search ended before its plan (a budget), for the run record
+    finalists: list[TrialResult] = Field(default_factory=list)  # done: the trials the winner is chosen from
+
+
+class RunContext(_Model):
+    """Output of ingest; the context every later step receives."""
+
+    run_id: str
+    model_name: str
+    trigger: Literal["upload", "alarm", "manual"]
+    source: SourceObject | None = None
+    spec: ModelSpec
+    dataset: DatasetRef
+    contract: ContractInfo
+    search: SearchState
+    refit: RefitPlan = RefitPlan()
+
+
+class IngestInput(_Model):
+    run_id: str
+    event: dict[str, Any]  # the EventBridge event that started the execution (S3 Object Created or alarm)
+
+
+class TrainInput(_Model):
+    run_id: str
+    model_name: str
+    spec: ModelSpec
+    dataset: DatasetRef
+    candidate: Candidate
+    rung: int = 0
+    sample_rows: int | None = None  # the rung's sample (None: spec.search.sample_rows)
+    deadline: str | None = None  # ISO 8601 UTC: past it, the trial is skipped (the search's time budget)
+
+
+class NextRungInput(_Model):
+    run: RunContext
+    trials: list[TrialResult]  # the rung's trials, as the Map returned them
 
 
 class ChampionScore(_Model):

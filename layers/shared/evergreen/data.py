@@ -220,6 +220,12 @@ def split_frame(frame: Frame, validation: float, test: float, seed: int, classif
     return frame.take(train), frame.take(val), frame.take(tst)
 
 
+def class_shares(frame: Frame) -> dict[str, float]:
+    """Each class's share of a classification frame's target."""
+    labels, counts = np.unique(frame.target.astype(str), return_counts=True)
+    return {str(label): float(count) / float(counts.sum()) for label, count in zip(labels, counts, strict=True)}
+
+
 def sample_frame(frame: Frame, rows: int, seed: int, classification: bool) -> Frame:
     """At most `rows` rows of `frame`, drawn without replacement and deterministic for a seed; a
     classifier's sample keeps each class's share (and at least one row of every class). Rows keep

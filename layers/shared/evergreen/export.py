@@ -15,6 +15,9 @@ Parity gate (``check_parity``), run on the data given (the test split, ideally w
     the first class while ONNX sums float32 votes and may land on either side. A disagreeing row
     passes when scikit-learn's probabilities of both labels are within `tolerance` of its top
     probability; such rows lower label_agreement but do not fail the gate, any other does.
+    A binary classifier with a decision threshold is compared as it is served: both sides label by
+    evergreen.thresholds.labels, and a disagreeing row passes when scikit-learn's P(classes[1]) is
+    within `tolerance` of the threshold (float32 probabilities may land on either side of it).
   - regression: max |y_onnx - y_sklearn| <= tolerance * std(target of the frame) +
     REGRESSION_MAGNITUDE_TOLERANCE * max |y_sklearn| (tolerance defaults to
     REGRESSION_TOLERANCE = 1e-4). The first term makes the gate independent of the target's units;
@@ -116,13 +119,16 @@ def concat_frames(*frames: Frame) -> Frame:
 
 
 def check_parity(
-    pipeline: Pipeline, onnx_bytes: bytes, frame: Frame, schema: ColumnSchema, tolerance: float | None = None
+    pipeline: Pipeline, onnx_bytes: bytes, frame: Frame, schema: ColumnSchema, tolerance: float | None = None,
+    threshold: float | None = None,
 ) -> ParityReport:
-    """Compare OnnxModel(onnx_bytes) with the scikit-learn Pipeline on `frame` (see module doc)."""
-    model = OnnxModel(onnx_bytes, numeric=schema.numeric, categorical=schema.categorical, classes=schema.classes)
+    """Compare OnnxModel(onnx_bytes) with the scikit-learn Pipeline on `frame`, both labelling by
+    `threshold` when there is one (see module doc)."""
+    model = OnnxModel(onnx_bytes, numeric=schema.numeric, categorical=schema.categorical, classes=schema.classes,
+                      threshold=threshold)
     inputs = model_inputs(frame, schema)
     onnx = model.run(inputs.get("numeric"), inputs.get("categorical"))
-    labels, proba = predict(pipeline, frame, schema)
+    labels, proba = predict(pipeline, frame, schema, threshold)
     if schema.problem_type == "classification":
         tol = PROBA_TOLERANCE if tolerance is None else tolerance
         if onnx.probabilities is None or onnx.probabilities.shape != proba.shape:
@@ -133,6 +139,9 @@ def check_parity(
         index = {c: j for j, c in enumerate(schema.classes or [])}
         unexplained = 0
         for i in np.flatnonzero(~agree):
+            if threshold is not None:  # on the threshold (within tol): either label is its answer
+                unexplained += int(abs(proba[i, 1] - threshold) > tol)
+                continue
             # a tie: scikit-learn gives both labels its top probability (within tol)
             columns = [index.get(str(onnx.labels[i])), index.get(str(labels[i]))]
             if None in columns or min(proba[i, j] for j in columns) < proba[i].max() - tol:

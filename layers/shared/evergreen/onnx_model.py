@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evergreen import thresholds
+
 # ai.onnx (""), ai.onnx.ml: everything skl2onnx emits for our families.
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 
@@ -51,10 +53,12 @@ class Prediction:
 
 
 class OnnxModel:
-    """An InferenceSession plus the input contract of evergreen.contracts.ColumnSchema."""
+    """An InferenceSession plus the input contract of evergreen.contracts.ColumnSchema, and a binary
+    classifier's decision threshold: with one, its labels are evergreen.thresholds.labels of its
+    probabilities, not the graph's argmax label (no threshold: the graph's label, as exported)."""
 
     def __init__(self, data: bytes, *, numeric: list[str], categorical: list[str], classes: list[str] | None,
-                 expected_sha256: str | None = None) -> None:
+                 expected_sha256: str | None = None, threshold: float | None = None) -> None:
         check_model_bytes(data, expected_sha256)
         import onnxruntime as ort
 
@@ -65,6 +69,7 @@ class OnnxModel:
         self.numeric = list(numeric)
         self.categorical = list(categorical)
         self.classes = list(classes) if classes else None
+        self.threshold = thresholds.checked(threshold, self.classes)
         self._input_names = {i.name for i in self.session.get_inputs()}
 
     def run(self, numeric: np.ndarray | None, categorical: np.ndarray | None) -> Prediction:
@@ -82,4 +87,6 @@ class OnnxModel:
         if self.classes is None:
             return Prediction(labels=labels.astype(np.float64), probabilities=None)
         proba = np.asarray(outputs[1], dtype=np.float32) if len(outputs) > 1 else None
+        if self.threshold is not None:
+            labels = thresholds.labels(proba, self.classes, self.threshold)
         return Prediction(labels=labels, probabilities=proba)

@@ -4,7 +4,8 @@ Items:
     sk="counter"            next_version (atomic ADD)
     sk="version#000001"     the registered version: artifact key, sha256, metrics, run, data, schema
     sk="alias#champion"     {"version", "model_key", "sha256", "columns", "contract_version",
-                            "contract_key", ...}: what inference serves
+                            "contract_key", "threshold", ...}: what inference serves ("threshold": a
+                            binary classifier's decision threshold, None or absent: the graph's labels)
 
 A version is immutable once written, and is written together with the champion alias in one
 transaction conditional on the alias's current version: two runs finishing together cannot both

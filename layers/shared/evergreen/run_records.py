@@ -3,7 +3,10 @@
 Items (pk run_id, sk):
     sk="run"               one per execution: status RUNNING -> PROMOTED | REJECTED | FAILED | SKIPPED,
                            trigger, source, model_name, started_at, finished_at, reason, summary
-    sk="trial#<cand. id>"  one per trained candidate (see evergreen.steps.train)
+    sk="trial#<trial id>"  one per trial: its candidate id, "-r<rung>" after the first rung (evergreen.steps.train);
+                           what it holds: evergreen.tracking. Only trials carry recorded_at, so the
+                           TrialsByModel index (model_name, recorded_at) holds every trial of a model
+                           and nothing else: a model's trials across runs are one Query
     pk="source#<bucket>/<key>#<version>#<etag>", sk="claim"
                            the run that first ingested an uploaded object version: a duplicate
                            delivery of the same S3 event finds it and trains nothing
@@ -16,6 +19,7 @@ Items (pk run_id, sk):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +27,8 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from evergreen.storage import from_dynamo, now_iso, to_dynamo
+
+TRIALS_BY_MODEL = "TrialsByModel"
 
 
 def start(table: Any, run_id: str, trigger: str, model: str | None, source: dict[str, Any] | None) -> None:
@@ -49,7 +55,48 @@ def finish(table: Any, run_id: str, status: str, reason: str, model: str | None,
 
 
 def record_trial(table: Any, item: dict[str, Any]) -> None:
-    table.put_item(Item=to_dynamo({**item, "sk": f"trial#{item['candidate_id']}", "recorded_at": now_iso()}))
+    """One trial's item, keyed by its trial_id (its candidate id, and its rung after the first)."""
+    trial = item.get("trial_id", item["candidate_id"])
+    table.put_item(Item=to_dynamo({**item, "sk": f"trial#{trial}", "recorded_at": now_iso()}))
+
+
+def trial_gb_seconds(table: Any, run_id: str) -> float:
+    """The compute the run's trials have used so far (their gb_seconds, summed): one Query."""
+    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("run_id").eq(run_id) & Key("sk").begins_with("trial#"),
+                              "ProjectionExpression": "gb_seconds"}
+    total = 0.0
+    while True:
+        page = table.query(**kwargs)
+        total += sum(float(item.get("gb_seconds") or 0) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return total
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def run_trials(table: Any, run_id: str) -> list[dict[str, Any]]:
+    """Every trial record of a run (the winner's refit too), in sk order: one Query."""
+    return list(_items(table, KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with("trial#")))
+
+
+def model_trial_records(table: Any, model: str) -> list[dict[str, Any]]:
+    """Every trial record of a model, across its runs, oldest first: one Query on TrialsByModel."""
+    return list(_items(table, IndexName=TRIALS_BY_MODEL, KeyConditionExpression=Key("model_name").eq(model)))
+
+
+def record_onnx_size(table: Any, run_id: str, trial_id: str, onnx_bytes: int) -> None:
+    """Put the exported model's size on the record of the trial whose artifact was exported."""
+    table.update_item(Key={"run_id": run_id, "sk": f"trial#{trial_id}"}, UpdateExpression="SET onnx_bytes = :b",
+                      ConditionExpression=Attr("sk").exists(), ExpressionAttributeValues={":b": onnx_bytes})
+
+
+def _items(table: Any, **query: Any) -> Iterator[dict[str, Any]]:
+    """The items of a Query, page after page, as plain Python values."""
+    while True:
+        page = table.query(**query)
+        yield from (from_dynamo(item) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def claim_source(table: Any, source_id: str, run_id: str) -> str | None:

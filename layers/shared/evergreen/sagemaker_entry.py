@@ -5,8 +5,8 @@ finds what every SageMaker training container has where SageMaker's environment 
   SM_INPUT_CONFIG_DIR/hyperparameters.json   JSON-string values (evergreen.sagemaker_refit.hyperparameters)
   SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION    the splits as ingest wrote them (*.npz)
   SM_MODEL_DIR                               pipeline.joblib and metrics.json, tarred to S3 by SageMaker
-The fit is the one RefitFunction does (evergreen.training.fit_candidate), with the threads the
-instance has.
+The fit is the one RefitFunction does (evergreen.training.fit_candidate: a binary classifier's decision
+threshold tuned again on validation, written to metrics.json), with the threads the instance has.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def main() -> None:
     model.mkdir(parents=True, exist_ok=True)
     joblib.dump(fit.pipeline, model / "pipeline.joblib", compress=3)  # as evergreen.steps.common.dump_pipeline
     (model / "metrics.json").write_text(json.dumps({
-        "validation_score": fit.validation_score, "fit_seconds": fit.fit_seconds, "params": fit.params}))
+        "validation_score": fit.validation_score, "fit_seconds": fit.fit_seconds, "params": fit.params,
+        "threshold": fit.threshold}))
     print(f"fitted {config['candidate']['family']} on the whole training split: validation "
           f"{config['metric']} {fit.validation_score:.6g} in {fit.fit_seconds:.1f} s", file=sys.stderr)
 

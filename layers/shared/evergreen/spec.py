@@ -106,6 +106,7 @@ PARAMS: dict[str, tuple[set[str], dict[str, Param]]] = {
     "random_forest": ({"classification", "regression"}, _FOREST),
     "extra_trees": ({"classification", "regression"}, _FOREST),
     "hist_gradient_boosting": ({"classification", "regression"}, {
+        "class_weight": Param(choices=(None, "balanced"), classification_only=True),
         "learning_rate": Param(float, 0, 1, low_open=True),
         "max_iter": Param(int, 1, MAX_BOOSTING_ITER, cap=SERVING_CAP),
         "max_depth": _DEPTH,
@@ -118,7 +119,10 @@ PARAMS: dict[str, tuple[set[str], dict[str, Param]]] = {
 FAMILIES: dict[str, tuple[set[str], set[str]]] = {f: (kinds, set(rules)) for f, (kinds, rules) in PARAMS.items()}
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-MAX_CANDIDATES = 64
+# A rung's trial results travel in the state machine's payload (an inline Map: 256 KiB in all, about 1 KiB
+# a trial), so one search trains at most this many trials.
+MAX_TRIALS = 200
+DISTRIBUTIONS = ("log_uniform", "uniform", "int")  # a `space` entry: {kind: [low, high]}, both ends included
 MAX_SPEC_BYTES = 64 * 1024
 MAX_NESTING = 32  # a spec is at most 5 levels deep (candidates[0].grid.C[0])
 MAX_LISTED = 100  # problems named in one SpecError
@@ -134,8 +138,13 @@ class _Strict(BaseModel):
 
 
 class CandidateGrid(_Strict):
+    """One model family and the values its hyperparameters may take: `grid` lists values (a grid search
+    tries every combination; a random search draws from them), `space` declares ranges a random or
+    halving search draws from ({log_uniform: [low, high]}, {uniform: [low, high]}, {int: [low, high]})."""
+
     family: str
     grid: dict[str, list[Any]] = Field(default_factory=dict)  # values are checked against PARAMS by ModelSpec
+    space: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)  # checked by ModelSpec too
 
 
 class SplitSpec(_Strict):
@@ -193,8 +202,23 @@ class DataSpec(_Strict):
 
 
 class SearchSpec(_Strict):
+    """How the candidates are searched (evergreen.search), and the budget that stops the search.
+
+    strategy: "grid" tries every combination of the candidates' grids; "random" draws max_trials
+    configurations from their grids and spaces; "halving" (successive halving) draws as many as the
+    budget allows, trains them on a small sample, and sends the best 1/eta of each rung on to a sample
+    eta times larger, the last rung on sample_rows rows. "auto": grid when the candidates declare no
+    space, random when they do, halving over evergreen.search's default space when the spec names no
+    candidates."""
+
+    strategy: Literal["auto", "grid", "random", "halving"] = "auto"
+    max_trials: int = Field(64, ge=1, le=MAX_TRIALS)  # trials of every rung together
+    max_minutes: float = Field(60.0, gt=0, le=24 * 60)  # no trial starts once this much time has passed since Ingest
+    max_gb_seconds: float | None = Field(None, gt=0)  # no trial starts once the trials have used this much compute
+    eta: int = Field(3, ge=2, le=10)  # halving: the share of a rung that goes on is 1/eta, its sample eta times larger
+    min_rows: int = Field(500, ge=50, le=10_000_000)  # halving: the first rung's sample (at least)
     # every trial fits on at most this many training rows (a stratified sample, the same for every
-    # trial); the winner is then refit on the whole training split before it is tested
+    # trial of a rung); the winner is then refit on the whole training split before it is tested
     sample_rows: int = Field(200_000, ge=1_000, le=100_000_000)
 
 
@@ -211,12 +235,13 @@ class ModelSpec(_Strict):
     name: str
     target: str
     problem_type: ProblemType
-    primary_metric: str
+    # None: chosen from the data by evergreen.search.default_metric (Ingest writes it into the run's spec)
+    primary_metric: str | None = None
     promotion_margin: float = Field(0.0, ge=0)
     min_rows: int = Field(50, ge=10)
     split: SplitSpec = SplitSpec()
     features: FeatureSpec = FeatureSpec()
-    candidates: list[CandidateGrid]
+    candidates: list[CandidateGrid] = Field(default_factory=list)  # none: evergreen.search's default space
     monitoring: MonitoringSpec = MonitoringSpec()
     contract: ContractSpec = ContractSpec()
     data: DataSpec = DataSpec()
@@ -239,6 +264,8 @@ class ModelSpec(_Strict):
 
     @property
     def higher_is_better(self) -> bool:
+        if self.primary_metric is None:
+            raise ValueError("the spec's primary_metric is chosen from the data at Ingest; this spec has none yet")
         return METRICS[self.primary_metric][1]
 
 
@@ -250,20 +277,70 @@ class Candidate(_Strict):
     params: dict[str, Any]
 
 
-def expand_candidates(spec: ModelSpec) -> list[Candidate]:
+def expand_candidates(candidates: list[CandidateGrid]) -> list[Candidate]:
     """The full grid of every family, in spec order, with stable ids (c000, c001, ...)."""
     out: list[Candidate] = []
-    for grid in spec.candidates:
+    for grid in candidates:
         keys = sorted(grid.grid)
         for values in itertools.product(*(grid.grid[k] for k in keys)) if keys else [()]:
             out.append(Candidate(candidate_id=f"c{len(out):03d}", family=grid.family, params=dict(zip(keys, values))))
     return out
 
 
+def grid_size(candidates: list[dict[str, Any]] | list[CandidateGrid]) -> int:
+    """How many configurations the candidates' grids expand to (raw spec data or parsed)."""
+    total = 0
+    for cand in candidates:
+        grid = cand.grid if isinstance(cand, CandidateGrid) else cand.get("grid", {}) if isinstance(cand, dict) else {}
+        total += math.prod(len(v) for v in (grid or {}).values() if isinstance(v, list)) if isinstance(grid, dict) else 1
+    return total
+
+
+def strategy_of(spec: ModelSpec) -> Literal["grid", "random", "halving"]:
+    """The search strategy `auto` stands for (see SearchSpec)."""
+    if spec.search.strategy != "auto":
+        return spec.search.strategy
+    if not spec.candidates:
+        return "halving"
+    return "random" if any(c.space for c in spec.candidates) else "grid"
+
+
 def _show(value: Any) -> str:
     """A value as the user wrote it (null for None), cut short when long."""
     text = "null" if value is None else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _space_problems(family: str, problem_type: str | None, space: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(location under the space, problem) for every refused range; `family` is known."""
+    rules = PARAMS[family][1]
+    for name, declared in space.items():
+        rule = rules.get(name)
+        if rule is None:
+            yield "", f"family {family!r} does not take {name!r}; allowed: {sorted(rules)}"
+            continue
+        if not isinstance(declared, dict) or len(declared) != 1 or next(iter(declared)) not in DISTRIBUTIONS:
+            yield f".{name}", f"must be one of {{{', '.join(f'{k}: [low, high]' for k in DISTRIBUTIONS)}}}, got {_show(declared)}"
+            continue
+        (kind, bounds), = declared.items()
+        if rule.classification_only and problem_type == "regression":
+            yield f".{name}", f"{name} is only for classification; a regression spec cannot set it"
+        elif rule.kind is None:
+            yield f".{name}", f"{name} takes only {[_show(c) for c in rule.choices]}: list them in `grid`"
+        elif not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
+            yield f".{name}.{kind}", f"must be [low, high], two numbers, got {_show(bounds)}"
+        elif not bounds[0] < bounds[1]:
+            yield f".{name}.{kind}", f"low must be below high, got {_show(bounds)}"
+        elif kind == "int" and not all(isinstance(b, numbers.Integral) for b in bounds):
+            yield f".{name}.{kind}", f"the bounds of an int range must be integers, got {_show(bounds)}"
+        elif kind == "int" and rule.kind is float and rule.count is None:
+            yield f".{name}.{kind}", f"{name} is a real number: declare uniform or log_uniform"
+        elif kind != "int" and rule.kind is int:
+            yield f".{name}.{kind}", f"{name} is an integer: declare int"
+        elif kind == "log_uniform" and bounds[0] <= 0:
+            yield f".{name}.{kind}", f"a log-uniform range must be above 0, got {_show(bounds)}"
+        else:
+            yield from ((f".{name}.{kind}[{i}]", msg) for i, b in enumerate(bounds) if (msg := rule.problem(b)))
 
 
 def _param_problems(family: str, problem_type: str | None, grid: dict[str, list[Any]]) -> Iterator[tuple[str, str]]:
@@ -310,16 +387,17 @@ def spec_problems(raw: dict[str, Any]) -> list[str]:
         elif problem_type and METRICS[metric][0] != problem_type:
             out.append(f"primary_metric: {metric!r} is for {METRICS[metric][0]}, not {problem_type}")
     candidates = raw.get("candidates")
+    search = raw.get("search") if isinstance(raw.get("search"), dict) else {}
+    strategy, max_trials = search.get("strategy", "auto"), search.get("max_trials", SearchSpec.model_fields["max_trials"].default)
     if isinstance(candidates, list):
-        if not candidates:
-            out.append("candidates: must list at least one model family")
-        total = 0
+        spaced = False
         for i, cand in enumerate(candidates):
             if not isinstance(cand, dict):
                 continue
-            family, grid = cand.get("family"), cand.get("grid", {})
+            family, grid, space = cand.get("family"), cand.get("grid", {}), cand.get("space", {})
             grid = grid if isinstance(grid, dict) else {}
-            total += math.prod(len(v) for v in grid.values() if isinstance(v, list))
+            space = space if isinstance(space, dict) else {}
+            spaced = spaced or bool(space)
             if not isinstance(family, str):
                 continue
             if family not in PARAMS:
@@ -328,8 +406,18 @@ def spec_problems(raw: dict[str, Any]) -> list[str]:
             if problem_type and problem_type not in PARAMS[family][0]:
                 out.append(f"candidates[{i}].family: family {family!r} does not do {problem_type}")
             out += [f"candidates[{i}].grid{loc}: {msg}" for loc, msg in _param_problems(family, problem_type, grid)]
-        if total > MAX_CANDIDATES:
-            out.append(f"candidates: the grids expand to {total} candidates, more than {MAX_CANDIDATES}")
+            out += [f"candidates[{i}].space{loc}: {msg}" for loc, msg in _space_problems(family, problem_type, space)]
+            both = sorted(set(grid) & set(space))
+            if both:
+                out.append(f"candidates[{i}]: {both} set in both grid and space; a hyperparameter takes one")
+        total = grid_size(candidates)
+        if strategy == "grid" and spaced:
+            out.append("search.strategy: a grid search takes `grid` lists only; `space` ranges need random or halving")
+        if strategy in ("grid", "auto") and not spaced and isinstance(max_trials, int) and total > max_trials:
+            out.append(f"candidates: the grids expand to {total} candidates, more than search.max_trials ({max_trials}); "
+                       "raise max_trials (at most {MAX_TRIALS}) or set search.strategy to random or halving".replace("{MAX_TRIALS}", str(MAX_TRIALS)))
+        if strategy == "grid" and not candidates:
+            out.append("search.strategy: a grid search needs candidates; name some, or leave the strategy to auto")
     target, features = raw.get("target"), raw.get("features")
     if isinstance(target, str) and isinstance(features, dict):
         listed = {k: v if isinstance(v, list) else [] for k, v in features.items()}

@@ -18,7 +18,7 @@ Artifacts bucket:
     batch/<model>/<batch_id>/                                           a batch's manifest and chunk parts, while it runs
 DynamoDB:
     RegistryTable     pk model_name, sk "version#<6 digits>" | "alias#champion" | "counter"
-    ExperimentsTable  pk run_id, sk "run" | "trial#<candidate_id>"; GSI ByModel (model_name, started_at)
+    ExperimentsTable  pk run_id, sk "run" | "trial#<trial id>"; GSI ByModel (model_name, started_at)
     PredictionsTable  pk prediction_id; GSI ByModel (model_name, created_at); TTL expires_at
 """
 

@@ -1,4 +1,4 @@
-"""A deterministic synthetic churn data set for the demo (numpy only).
+"""Deterministic synthetic data sets (numpy only): churn for the demo, and a rare-class one.
 
 ``make_churn(n, seed, drift)`` returns CSV bytes with 6 numeric and 2 categorical features, a few
 missing values, and the binary target "churned" ("yes" / "no"). The feature distributions never
@@ -9,6 +9,9 @@ and month-to-month customers now stay). The two concepts are partly correlated, 
 trained at drift 0 scores about 0.6-0.7 accuracy on drift-1 data, while a model trained on drift-1
 data scores about 0.9. That is a change only quality monitoring (ground-truth feedback) sees; the
 input distributions, and so data-drift checks, stay put.
+
+``make_rare(n, seed, positive_share)`` returns a binary data set whose positive class is rare (2.5% by
+default): the data a tuned decision threshold is for (evergreen.thresholds).
 """
 
 from __future__ import annotations
@@ -86,3 +89,41 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else f"{value:.2f}"
     return str(value)
+
+
+RARE_HEADER = ["amount", "velocity", "account_age_days", "distance_km", "failed_logins", "channel", "fraud"]
+RARE_CHANNELS = ("web", "app", "phone")
+
+
+def make_rare(n: int, seed: int, positive_share: float = 0.025) -> bytes:
+    """`n` rows of a rare-class data set as UTF-8 CSV bytes: 5 numeric and 1 categorical feature, the
+    binary target "fraud" ("yes" with probability `positive_share` on average: the logistic model's
+    intercept is solved for it). P(yes) seldom passes 0.5, so argmax answers "no" almost always: the
+    data a tuned decision threshold is for. Same (n, seed, positive_share) -> same bytes."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if not 0.0 < positive_share < 0.5:
+        raise ValueError("positive_share must be within (0, 0.5)")
+    rng = np.random.default_rng(seed)
+    f = {
+        "amount": np.round(rng.lognormal(3.5, 1.0, size=n), 2),
+        "velocity": rng.poisson(2.0, size=n).astype(float),
+        "account_age_days": rng.integers(1, 3650, size=n).astype(float),
+        "distance_km": np.round(rng.exponential(30.0, size=n), 1),
+        "failed_logins": rng.poisson(0.3, size=n).astype(float),
+        "channel": rng.choice(RARE_CHANNELS, size=n, p=[0.5, 0.35, 0.15]),
+    }
+    score = (0.9 * (np.log(f["amount"]) - 3.5) + 0.5 * (f["velocity"] - 2.0) - 0.8 * (np.log(f["account_age_days"]) - 7.0)
+             + 0.02 * (f["distance_km"] - 30.0) + 0.9 * f["failed_logins"] + 0.8 * (f["channel"] == "phone"))
+    low, high = -30.0, 10.0  # the intercept whose mean probability is positive_share (bisection: it is monotone)
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (low, middle) if np.mean(1 / (1 + np.exp(-(score + middle)))) > positive_share else (middle, high)
+    fraud = rng.random(n) < 1 / (1 + np.exp(-(score + low)))
+    text = {name: [_fmt(v) for v in values.tolist()] for name, values in f.items()}
+    text["fraud"] = ["yes" if c else "no" for c in fraud.tolist()]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RARE_HEADER)
+    writer.writerows(zip(*(text[name] for name in RARE_HEADER)))
+    return out.getvalue().encode("utf-8")

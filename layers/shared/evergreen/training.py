@@ -48,7 +48,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
-from evergreen import compute
+from evergreen import compute, thresholds
 from evergreen.contracts import ColumnSchema
 from evergreen.data import Frame, model_matrix
 from evergreen.features import vocabulary
@@ -90,6 +90,8 @@ class FitResult:
     validation_score: float
     fit_seconds: float
     params: dict[str, Any] = field(default_factory=dict)  # the estimator parameters actually used
+    threshold: float | None = None  # binary classifiers: tuned on validation (evergreen.thresholds); else None
+    predict_seconds: float | None = None  # scoring validation: its predict, the threshold's tuning and the metric
 
 
 def resolve_params(family: str, params: dict[str, Any], problem_type: str | None = None) -> dict[str, Any]:
@@ -181,7 +183,8 @@ def fit_candidate(
     candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int,
     max_categories: int = DataSpec().max_categories,
 ) -> FitResult:
-    """Fit one candidate on train and score it on validation with `metric`."""
+    """Fit one candidate on train and score it on validation with `metric`; a binary classifier's
+    decision threshold is tuned on validation first (evergreen.thresholds.tune) and scored with."""
     empty = empty_columns(train, schema)
     if empty:
         raise ValueError(f"columns {empty} have no values in the training split; imputers cannot be fitted on them")
@@ -200,23 +203,46 @@ def fit_candidate(
     seconds = time.perf_counter() - started
     if schema.problem_type == "classification" and [str(c) for c in pipeline.classes_] != schema.classes:
         raise ValueError(f"the fitted classes {list(pipeline.classes_)} differ from the schema's {schema.classes}")
+    started = time.perf_counter()
+    validation_score, threshold = score_validation(pipeline, validation, schema, metric)
+    predict_seconds = time.perf_counter() - started
     return FitResult(
         pipeline=pipeline,
-        validation_score=evaluate_pipeline(pipeline, validation, schema, metric),
+        validation_score=validation_score,
         fit_seconds=seconds,
         params=resolve_params(candidate.family, candidate.params, schema.problem_type),
+        threshold=threshold,
+        predict_seconds=predict_seconds,
     )
 
 
-def predict(pipeline: Pipeline, frame: Frame, schema: ColumnSchema) -> tuple[np.ndarray, np.ndarray | None]:
+def score_validation(pipeline: Pipeline, validation: Frame, schema: ColumnSchema,
+                     metric: str) -> tuple[float, float | None]:
+    """(`metric` on validation, the decision threshold it was scored with) from one prediction of
+    validation: a binary classifier's threshold is tuned on it first (evergreen.thresholds.tune); the
+    threshold is None for multiclass and regression."""
+    labels, proba = predict(pipeline, validation, schema)
+    threshold = thresholds.tune(validation.target, proba, schema.classes, metric)
+    if threshold is not None:
+        labels = thresholds.labels(proba, schema.classes, threshold)
+    return score(metric, validation.target, labels, proba, schema.classes), threshold
+
+
+def predict(pipeline: Pipeline, frame: Frame, schema: ColumnSchema,
+            threshold: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(labels, probabilities): str labels and float64 [N, n_classes] in schema.classes order for
-    classifiers; float64 predictions and None for regressors."""
+    classifiers, the labels made from the probabilities by evergreen.thresholds.labels (`threshold`:
+    a binary classifier's; None: the argmax, which is what the Pipeline's own predict returns);
+    float64 predictions and None for regressors."""
     matrix = model_matrix(frame, schema)
     if schema.problem_type == "classification":
-        return pipeline.predict(matrix).astype(str), np.asarray(pipeline.predict_proba(matrix), dtype=np.float64)
+        proba = np.asarray(pipeline.predict_proba(matrix), dtype=np.float64)
+        return thresholds.labels(proba, schema.classes, threshold).astype(str), proba
     return np.asarray(pipeline.predict(matrix), dtype=np.float64).reshape(-1), None
 
 
-def evaluate_pipeline(pipeline: Pipeline, frame: Frame, schema: ColumnSchema, metric: str) -> float:
-    labels, proba = predict(pipeline, frame, schema)
+def evaluate_pipeline(pipeline: Pipeline, frame: Frame, schema: ColumnSchema, metric: str,
+                      threshold: float | None = None) -> float:
+    """The Pipeline's `metric` on `frame`, labels by `threshold` (see ``predict``)."""
+    labels, proba = predict(pipeline, frame, schema, threshold)
     return score(metric, frame.target, labels, proba, schema.classes)

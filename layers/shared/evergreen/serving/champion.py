@@ -1,7 +1,10 @@
 """The champion: a verified ONNX model with the registry facts serving needs, and the warm cache.
 
 `champion_from_bytes` checks the bytes against the champion alias (sha256, external data, operator
-domains, then the ColumnSchema contract against the graph) before anything is served.
+domains, then the ColumnSchema contract against the graph) before anything is served, and gives the
+model the alias's decision threshold (a binary classifier's, evergreen.thresholds): its labels are
+made with it. An alias without one (multiclass, regression, a champion registered before thresholds)
+keeps the graph's own labels.
 `ModelCache` keeps the last good champion per model and re-reads the alias at most every TTL. With
 the model it reads the champion's data contract (the alias's `contract_key`) and precomputes its
 plausibility checks (evergreen.serving.plausibility); a champion without a readable contract is
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from evergreen import thresholds
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.registry import get_alias
 from evergreen.serving.errors import ModelUnavailable
@@ -79,11 +83,15 @@ def champion_from_bytes(model_name: str, alias: Mapping[str, Any], data: bytes) 
         classes = _names(columns.get("classes"), "classes")
         if not classes:
             raise ChampionRefused("a classifier's schema must list its classes")
+    try:
+        threshold = thresholds.checked(alias.get("threshold"), classes)
+    except ValueError as exc:
+        raise ChampionRefused(f"the champion's threshold cannot be applied: {exc}") from None
     sha256 = alias.get("sha256")
     if not isinstance(sha256, str) or not sha256:
         raise ModelIntegrityError("the champion item has no sha256: refusing to serve unverified bytes")
     model = OnnxModel(data, numeric=list(numeric), categorical=list(categorical), classes=list(classes) if classes else None,
-                      expected_sha256=sha256)
+                      expected_sha256=sha256, threshold=threshold)
     _check_contract(model, numeric, categorical, classes)
     tolerance = alias.get("regression_tolerance")
     return Champion(
@@ -203,6 +211,7 @@ class ModelCache:
             return self._failed(model_name, alias, current, now, f"could not be loaded: {type(exc).__name__}: {exc}")
         champion = dataclasses.replace(champion, plausibility=self._plausibility(champion, alias))
         logger.info("champion loaded", extra={"model_name": model_name, "model_version": champion.version,
+                                              "threshold": champion.model.threshold,
                                               "previous_version": current.version if current else None,
                                               "plausibility_checks": champion.plausibility is not None})
         return _Entry(champion, now)

@@ -1,5 +1,8 @@
 """Predict: request -> feeds -> onnxruntime -> response body, each prediction logged (evergreen.prediction_log).
 
+A binary champion answers with its decision threshold: its OnnxModel makes the labels with it
+(evergreen.serving.champion), so the response, the log and the plausibility flags all see those labels.
+
 A prediction whose inputs (or regression output) lie outside what training saw is answered all the
 same, with `flags` (evergreen.serving.plausibility) in its response entry and its log item; an entry
 without flags has no `flags` key, so the common answer is unchanged.

@@ -1,6 +1,7 @@
 """Score one chunk of a batch: its byte range of the upload -> its part of predictions.csv and rejected.csv.
 
-The model is the version Plan pinned, read from the registry's immutable version item and verified
+The model is the version Plan pinned, read from the registry's immutable version item (with its
+decision threshold, when it is a binary classifier: the labels are made with it) and verified
 by evergreen.serving.champion.champion_from_bytes (sha256 against the registry, no external data,
 standard operator domains, inputs and outputs as the schema says) before any row is scored. Not
 ModelCache: that one follows the champion alias, and a promotion during a batch must not give

@@ -1,6 +1,10 @@
 """Evaluate: the best candidate, the current champion (its served ONNX artifact) and a trivial baseline,
 all on this run's held-out test split (export decides, on the ONNX artifact itself).
 
+A binary challenger is scored with its decision threshold (TrialResult.threshold) and the champion
+with the one its alias records (none for a champion registered before thresholds: the graph's labels),
+each as it is or would be served (evergreen.thresholds).
+
 The champion's artifact is verified first: a missing object or a sha256 that does not match the
 registry fails the run (ChampionIntegrityError, naming the key and the check), so nothing can be
 promoted on the baseline bar because the champion could not be read.
@@ -32,7 +36,7 @@ def load_champion(stores: Stores, alias: dict, columns: ColumnSchema) -> OnnxMod
         raise ChampionIntegrityError(f"{where} cannot be read ({exc.response['Error']['Code']}); {advice}") from None
     try:
         return OnnxModel(blob, numeric=columns.numeric, categorical=columns.categorical, classes=columns.classes,
-                         expected_sha256=alias["sha256"])
+                         expected_sha256=alias["sha256"], threshold=alias.get("threshold"))
     except ModelIntegrityError as exc:
         raise ChampionIntegrityError(f"{where} failed the integrity check: {exc}; {advice}") from None
 
@@ -48,7 +52,8 @@ def champion_score(stores: Stores, alias: dict, test: data.Frame, schema: Column
     return ChampionScore(**base, test_score=score_onnx(onnx, test, champ_cols, metric))
 
 
-def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline) -> ReferenceScore | None:
+def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline,
+                    threshold: float | None) -> ReferenceScore | None:
     """The challenger on the test split of the dataset the champion was validated on, for classifiers
     whose contract the champion shares (see evaluation.decide), and how far that split's inputs
     drifted from this run's training data. Regression is not gated: a level shift of the target is a
@@ -69,7 +74,7 @@ def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline) -> R
     share = drift.input_drift(profile, reference.columns, monitoring.drift_threshold).drifted_share
     return ReferenceScore(
         dataset_version=alias["dataset_version"],
-        challenger_score=float(training.evaluate_pipeline(pipeline, reference, schema, metric)),
+        challenger_score=float(training.evaluate_pipeline(pipeline, reference, schema, metric, threshold)),
         baseline_score=float(metrics.baseline_score(metric, reference.target, reference.target, schema.classes)),
         drifted_feature_share=share, applies=share is None or share < monitoring.drift_share,
     )
@@ -84,13 +89,13 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
     train = load_split(stores, inp.run.dataset, "train")
     test = load_split(stores, inp.run.dataset, "test")
     pipeline = load_pipeline(stores, best.artifact_key)
-    challenger = float(training.evaluate_pipeline(pipeline, test, schema, metric))
+    challenger = float(training.evaluate_pipeline(pipeline, test, schema, metric, best.threshold))
     baseline = float(metrics.baseline_score(metric, train.target, test.target, schema.classes))
     alias = registry.get_alias(stores.registry, inp.run.model_name)
     champion = reference = None
     if alias is not None:
         champion = champion_score(stores, alias, test, schema, metric)
-        reference = reference_score(stores, inp.run, alias, pipeline)
+        reference = reference_score(stores, inp.run, alias, pipeline, best.threshold)
     if not np.isfinite(challenger):
         raise ValueError(f"challenger {best.candidate_id} scored {challenger} on the test split")
 

@@ -8,6 +8,9 @@ champion keeps serving. The decision compares the ONNX model's test score with t
 (its served ONNX model on the same split) or, with no comparable champion, with the baseline. The
 exported model's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
 for prediction drift and the estimated quality (evergreen.monitoring.drift).
+
+A binary candidate is judged as it will be served: with its decision threshold (TrialResult.threshold,
+evergreen.thresholds) in the parity check, the test score and the prediction profile alike.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def convert(pipeline, candidate: TrialResult, columns, parity_rows) -> tuple[byt
         onnx_bytes = export.to_onnx(pipeline, columns)
     except Exception as exc:  # noqa: BLE001 - skl2onnx raises many types; all mean "this candidate cannot be served"
         return None, None, f"ONNX conversion of {label} failed: {type(exc).__name__}: {exc}"
-    parity = export.check_parity(pipeline, onnx_bytes, parity_rows, columns)
+    parity = export.check_parity(pipeline, onnx_bytes, parity_rows, columns, threshold=candidate.threshold)
     if not parity.passed:
         agreement = f", label agreement {parity.label_agreement:.4f}" if parity.label_agreement is not None else ""
         return None, parity, (f"ONNX parity check failed for {label}: max abs diff {parity.max_abs_diff:.3g} > "
@@ -53,7 +56,7 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
         digest = sha256_hex(onnx_bytes)
         try:
             model = OnnxModel(onnx_bytes, numeric=columns.numeric, categorical=columns.categorical,
-                              classes=columns.classes, expected_sha256=digest)
+                              classes=columns.classes, expected_sha256=digest, threshold=candidate.threshold)
         except ModelIntegrityError as exc:
             skipped.append(f"exported graph of {candidate.candidate_id} refused: {exc}")
             continue

@@ -1,10 +1,14 @@
-"""FinishRun: record a run's outcome and why, publish it as a metric, notify on failure.
+"""FinishRun: record a run's outcome, why, and its leaderboard; publish it as a metric, notify on failure.
 
 Outcomes: promoted, rejected (the champion stays), failed (the champion stays; an alert goes out)
 and skipped (the trigger was a repeated event or an object that is not data: no alert).
 
 It receives the whole execution state, whatever slots exist so far (a run can fail before ingest
 produced a context), so it reads them defensively; the reason recorded is the one a person needs.
+
+The leaderboard is built from the run's trial records, not from the state: the state holds only the
+search's finalists, the records every trial of every rung (evergreen.tracking.leaderboard). The exported
+model's ONNX size goes on its leaderboard row and on the record of the trial whose artifact it is.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from evergreen import run_records
+from evergreen import run_records, tracking
 from evergreen.contracts import FinishInput, FinishResult
 from evergreen.errors import clean_cause
 from evergreen.monitoring import alarms
@@ -51,8 +55,9 @@ def outcome_reason(inp: FinishInput) -> str:
     return f"not promoted: {decision}"
 
 
-def summary(state: dict[str, Any]) -> dict[str, Any]:
-    run, evaluation = state.get("run") or {}, state.get("evaluation") or {}
+def summary(state: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run record keeps of the state; `records`: the run's trial records, for its leaderboard."""
+    run, evaluation, export = state.get("run") or {}, state.get("evaluation") or {}, state.get("export") or {}
     trials = state.get("trials") or []
     return {
         "dataset_version": (run.get("dataset") or {}).get("version"),
@@ -62,19 +67,41 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
         "trials": {"total": len(trials), "failed": sum(1 for t in trials if t.get("status") != "ok")},
         "metric": evaluation.get("metric"),
         "challenger": (evaluation.get("challenger") or {}).get("candidate_id"),
-        "exported": ((state.get("export") or {}).get("candidate") or {}).get("candidate_id"),
+        "exported": (export.get("candidate") or {}).get("candidate_id"),
         "challenger_test_score": evaluation.get("challenger_test_score"),
         "champion_before": evaluation.get("champion"),
         "baseline_test_score": evaluation.get("baseline_test_score"),
-        "export": {k: (state.get("export") or {}).get(k) for k in ("passed", "reason", "onnx_test_score", "size_bytes", "skipped")},
+        "export": {k: export.get(k) for k in ("passed", "reason", "onnx_test_score", "size_bytes", "skipped")},
         "promotion": state.get("promotion"),
+        "leaderboard": tracking.leaderboard(records + unrecorded_trials(trials, records), export.get("candidate"),
+                                            export.get("size_bytes")),
     }
+
+
+def unrecorded_trials(trials: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The state's trials that have no record: their Train invocation died before it could write one (a
+    timeout, out of memory) and the Map's Catch returned them failed. Only the last rung's are in the state."""
+    recorded = {(r["candidate_id"], r.get("rung", 0)) for r in records}
+    return [t for t in trials if (t.get("candidate_id"), t.get("rung", 0)) not in recorded]
+
+
+def record_onnx_size(stores: Stores, run_id: str, state: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """The exported model's size, on the record of the trial (or refit) whose artifact was converted."""
+    export = state.get("export") or {}
+    artifact, size = (export.get("candidate") or {}).get("artifact_key"), export.get("size_bytes")
+    if artifact is None or size is None:
+        return
+    for record in records:
+        if record.get("artifact_key") == artifact:
+            run_records.record_onnx_size(stores.experiments, run_id, tracking.trial_id_of(record), size)
 
 
 def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = None) -> FinishResult:
     model = model_name_of(inp.state)
     reason = outcome_reason(inp)
-    run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model, summary(inp.state))
+    records = run_records.run_trials(stores.experiments, inp.run_id)
+    record_onnx_size(stores, inp.run_id, inp.state, records)
+    run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model, summary(inp.state, records))
     if model:
         run_records.release_lock(stores.experiments, model, inp.run_id)  # a no-op unless this run held it
     namespace = os.environ.get("METRICS_NAMESPACE", "Evergreen")

@@ -42,6 +42,7 @@ from evergreen import (
     registry,
     run_records,
     sagemaker_refit,
+    search,
     splits,
     table,
 )
@@ -51,7 +52,7 @@ from evergreen.data_contract import DataContract
 from evergreen.errors import ChampionIntegrityError, DataError
 from evergreen.monitoring import alarms, changepoint, quality
 from evergreen.monitoring.profile import profile
-from evergreen.spec import ModelSpec, SpecError, expand_candidates, parse_spec
+from evergreen.spec import ModelSpec, SpecError, parse_spec
 from evergreen.storage import Stores, dataset_prefix, is_missing, model_from_upload_key, quarantine_key, spec_keys
 from evergreen.triggers import IgnoredUpload, TriggerError, not_data
 
@@ -336,8 +337,13 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         "open_vocabulary": [c for c in schema.categorical if len(set(frame.columns[c].tolist()) - {""}) > top],
     })
     width = len(schema.numeric) + sum(len(v) for v in vocabulary.values())  # the model matrix's columns
-    refit = sagemaker_refit.plan(train.n_rows, width, {c.family for c in spec.candidates}, refit_memory_mb(),
-                                 spec.compute)
+    shares = data.class_shares(train) if spec.problem_type == "classification" else None
+    if spec.primary_metric is None:
+        spec = search.resolved_spec(spec, schema, shares)
+        learned_from.append(f"primary_metric: {spec.primary_metric}, chosen from the data (the spec names none)"
+                            + (f"; the rarest class holds {min(shares.values()):.1%} of the training rows" if shares else ""))
+    space = search.candidate_space(spec, train.n_rows, shares)
+    refit = sagemaker_refit.plan(train.n_rows, width, {c.family for c in space}, refit_memory_mb(), spec.compute)
     if refit.runner == "sagemaker":
         learned_from.append(f"the winner's fit on all {train.n_rows:,} training rows runs as a SageMaker training "
                             f"job: {refit.reason}")
@@ -356,7 +362,7 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
                            rows=rows_, columns=schema, quarantine_key=quarantine),
         contract=ContractInfo(version=plan.version, previous=plan.previous, changes=plan.changes,
                               breaking=plan.breaking, notices=learned_from + notices_of(plan, report, fresh)),
-        candidates=expand_candidates(spec),
+        search=search.plan(spec, space, train.n_rows, now),
         refit=refit,
     )
 

@@ -1,7 +1,11 @@
 """Promote: copy the exported model under models/, record the data contract when this run sets a new
 one, write the model card, put the model's alarms from its spec, and register the version with the
 champion alias moved to it, in one transaction, only if the champion is still the one this run was
-judged against. A run that loses that race removes what it copied and registers nothing."""
+judged against. A run that loses that race removes what it copied and registers nothing.
+
+A binary classifier's decision threshold (the exported trial's, evergreen.thresholds) goes into the
+version, the champion alias and the model card: serving and batch scoring read it from the registry.
+None for multiclass and regression."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ def model_card(inp: PromoteInput, version: int) -> dict:
         "columns": run.dataset.columns.model_dump(),
         "candidate": ex.candidate.model_dump() if ex.candidate else None,
         "metric": ev.metric, "higher_is_better": ev.higher_is_better,
+        "threshold": ex.candidate.threshold if ex.candidate else None,  # the decision threshold served (binary)
         "scores": {"validation": ex.candidate.validation_score if ex.candidate else None,
                    "test_onnx": ex.onnx_test_score, "baseline": ev.baseline_test_score,
                    "champion_before": ev.champion.model_dump() if ev.champion else None},
@@ -105,6 +110,7 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
         "primary_metric": inp.evaluation.metric, "test_score": inp.export.onnx_test_score,
         "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version, "test_key": inp.run.dataset.test_key,
         "family": inp.export.candidate.family, "params": inp.export.candidate.params,
+        "threshold": inp.export.candidate.threshold,
         "regression_tolerance": regression_tolerance(inp),
         "quality_threshold": spec.monitoring.quality_threshold,
         "prediction_profile": inp.export.prediction_profile,

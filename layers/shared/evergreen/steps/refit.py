@@ -5,6 +5,11 @@ sample was the whole split, the winner's artifact is already the final one and n
 Otherwise the winner is fitted again on every training row, scored on validation, recorded as a trial
 of its own ("<candidate id>-refit"), and takes the winner's place in the trials Evaluate receives.
 
+A binary winner's decision threshold is tuned again, on validation, with the refit model
+(training.fit_candidate does it): a threshold belongs to the probabilities it cuts, and a model fitted
+on more rows gives other ones (a forest's leaves hold other counts, a linear model moves its
+intercept), so the trial's threshold would cut the refit model's probabilities in the wrong place.
+
 The fit runs here (``run``, in RefitFunction) or, when ingest planned it beyond Lambda's memory
 (RunContext.refit), in a SageMaker training job: ``prepare_sagemaker`` ships the program and returns
 the job's request, the state machine runs it (createTrainingJob.sync), ``collect_sagemaker`` takes
@@ -37,16 +42,18 @@ def run(inp: RefitInput, stores: Stores) -> list[TrialResult]:
     fit = training.fit_candidate(candidate, train, validation, dataset.columns, spec.primary_metric,
                                  random_state=spec.split.seed, max_categories=spec.data.max_categories)
     return _take_refit(inp, stores, best, dump_pipeline(fit.pipeline), train.n_rows, fit.validation_score,
-                       fit.fit_seconds)
+                       fit.fit_seconds, fit.threshold)
 
 
 def _take_refit(inp: RefitInput, stores: Stores, best: TrialResult, pipeline: bytes, rows: int,
-                validation_score: float, fit_seconds: float, where: str | None = None) -> list[TrialResult]:
-    """Store the refit pipeline, record it as a trial, and put it in the winner's place."""
+                validation_score: float, fit_seconds: float, threshold: float | None,
+                where: str | None = None) -> list[TrialResult]:
+    """Store the refit pipeline, record it as a trial with the threshold tuned for it, and put it in
+    the winner's place."""
     key = refit_key(inp.run.model_name, inp.run.run_id)
     stores.put_bytes(stores.artifacts_bucket, key, pipeline)
     refit = best.model_copy(update={"artifact_key": key, "trained_rows": rows, "refit_validation_score": validation_score,
-                                    "fit_seconds": round(fit_seconds, 4)})
+                                    "fit_seconds": round(fit_seconds, 4), "threshold": threshold})
     run_records.record_trial(stores.experiments, {
         "run_id": inp.run.run_id, "model_name": inp.run.model_name, "dataset_version": inp.run.dataset.version,
         **refit.model_dump(mode="json"), "candidate_id": f"{best.candidate_id}-refit", "fitted_by": where})
@@ -68,7 +75,8 @@ def prepare_sagemaker(inp: SageMakerRefitInput, stores: Stores, role_arn: str, i
 
 
 def collect_sagemaker(inp: SageMakerRefitInput, stores: Stores) -> list[TrialResult]:
-    """The finished job's model.tar.gz (pipeline.joblib, metrics.json) as the refit artifact."""
+    """The finished job's model.tar.gz (pipeline.joblib, metrics.json: its validation score and the
+    threshold tuned for it) as the refit artifact."""
     best = rank_trials(inp.trials, inp.run.spec.higher_is_better)[0]
     uri = ((inp.job or {}).get("ModelArtifacts") or {}).get("S3ModelArtifacts", "")
     prefix = f"s3://{stores.artifacts_bucket}/{sagemaker_output_prefix(inp.run.model_name, inp.run.run_id)}"
@@ -79,4 +87,5 @@ def collect_sagemaker(inp: SageMakerRefitInput, stores: Stores) -> list[TrialRes
         pipeline = tar.extractfile("pipeline.joblib").read()
         metrics = json.loads(tar.extractfile("metrics.json").read())
     return _take_refit(inp, stores, best, pipeline, inp.run.dataset.rows["train"], metrics["validation_score"],
-                       metrics["fit_seconds"], where=f"SageMaker training job {inp.job.get('TrainingJobName')}")
+                       metrics["fit_seconds"], metrics["threshold"],
+                       where=f"SageMaker training job {inp.job.get('TrainingJobName')}")
