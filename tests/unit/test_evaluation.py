@@ -84,3 +84,17 @@ def test_a_challenger_no_better_than_guessing_on_the_champions_data_is_implausib
     moved = flipped.model_copy(update={"drifted_feature_share": 0.75, "applies": False})
     assert decide(metric="accuracy", higher_is_better=True, margin=0.01, challenger=0.96, baseline=0.6,
                   champion=champ(0.5), reference=moved).promote
+
+
+@pytest.mark.parametrize("share,reference_rows,train_rows,applies", [
+    (None, 500, 500, True),     # no drift measured: the gate judges
+    (0.1, 500, 500, True),      # inputs as before
+    (0.4, 500, 500, False),     # the old split drifted: it no longer says what is plausible
+    (0.4, 114, 500, True),      # ... but drift on 114 rows is noise (the hostile 100-row flipped upload)
+    (0.967, 500, 60, True),     # ... and so is a profile of 60 training rows
+    (0.4, 200, 200, False),     # at the monitor's floor, drift counts
+])
+def test_drift_switches_the_reference_gate_off_only_on_enough_rows(share, reference_rows, train_rows, applies):
+    from evergreen.evaluation import reference_gate_applies
+
+    assert reference_gate_applies(share, 0.3, reference_rows, train_rows, min_rows=200) is applies

@@ -20,6 +20,18 @@ def rank_trials(trials: list[TrialResult], higher_is_better: bool) -> list[Trial
     return sorted(ok, key=lambda t: -t.validation_score if higher_is_better else t.validation_score)
 
 
+def reference_gate_applies(drifted_share: float | None, drift_share: float, reference_rows: int, train_rows: int,
+                           min_rows: int) -> bool:
+    """Whether the plausibility gate judges the challenger on the champion's old test split: not when
+    that split's inputs drifted (drifted_share at least the spec's drift_share: the old split no longer
+    says what is plausible), unless either side has fewer than `min_rows` rows (monitoring.min_predictions,
+    the monitor's own floor for drift): on a few dozen rows PSI is noise, and a hostile upload of 100
+    rows with flipped labels passed the gate that way."""
+    if drifted_share is None or min(reference_rows, train_rows) < min_rows:
+        return True
+    return drifted_share < drift_share
+
+
 def improvement(challenger: float, incumbent: float, higher_is_better: bool) -> float:
     """How much better the challenger is, in the metric's own units (positive = better)."""
     return challenger - incumbent if higher_is_better else incumbent - challenger

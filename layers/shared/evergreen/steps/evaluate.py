@@ -19,7 +19,7 @@ from evergreen import data, metrics, registry, splits, training
 from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult, ReferenceScore, RunContext
 from evergreen.data_contract import breaking_changes
 from evergreen.errors import ChampionIntegrityError
-from evergreen.evaluation import rank_trials
+from evergreen.evaluation import rank_trials, reference_gate_applies
 from evergreen.monitoring import drift
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
 from evergreen.steps.common import load_pipeline, load_split, score_onnx
@@ -76,7 +76,9 @@ def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline,
         dataset_version=alias["dataset_version"],
         challenger_score=float(training.evaluate_pipeline(pipeline, reference, schema, metric, threshold)),
         baseline_score=float(metrics.baseline_score(metric, reference.target, reference.target, schema.classes)),
-        drifted_feature_share=share, applies=share is None or share < monitoring.drift_share,
+        drifted_feature_share=share,
+        applies=reference_gate_applies(share, monitoring.drift_share, reference.n_rows,
+                                       run.dataset.rows["train"], monitoring.min_predictions),
     )
 
 
