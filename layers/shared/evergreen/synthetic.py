@@ -78,10 +78,15 @@ def make_churn(n: int, seed: int, drift: float = 0.0) -> bytes:
         for i in np.flatnonzero(rng.random(n) < rate):
             text[name][i] = ""
     text["churned"] = ["yes" if c else "no" for c in churned.tolist()]
+    return _csv_bytes(HEADER, text)
+
+
+def _csv_bytes(header: list[str], text: dict[str, list[str]]) -> bytes:
+    """The columns' texts as UTF-8 CSV, in header order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
-    writer.writerows(zip(*(text[name] for name in HEADER)))
+    writer.writerow(header)
+    writer.writerows(zip(*(text[name] for name in header)))
     return out.getvalue().encode("utf-8")
 
 
@@ -122,8 +127,4 @@ def make_rare(n: int, seed: int, positive_share: float = 0.025) -> bytes:
     fraud = rng.random(n) < 1 / (1 + np.exp(-(score + low)))
     text = {name: [_fmt(v) for v in values.tolist()] for name, values in f.items()}
     text["fraud"] = ["yes" if c else "no" for c in fraud.tolist()]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(RARE_HEADER)
-    writer.writerows(zip(*(text[name] for name in RARE_HEADER)))
-    return out.getvalue().encode("utf-8")
+    return _csv_bytes(RARE_HEADER, text)
