@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo up test test-fast bench bench-cardinality bench-scale bench-refit-memory clean
+.PHONY: help venv demo up test test-fast bench bench-cardinality bench-scale bench-refit-memory bench-automl clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-refit-memory: $(STAMP) ## Peak memory per model cell of one fit per family
 bench-loop: $(STAMP) ## The closed loop on concept-drift, covariate-shift and stationary streams vs river's ADWIN (ARGS="--stationary-samples 50000" for the long run)
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/bench-loop.txt
 	$(PY) benchmarks/bench_loop.py $(ARGS)
+
+bench-automl: $(STAMP) ## The AutoML default search vs HistGB defaults and RandomizedSearchCV on the same splits (ARGS="--datasets wine,rare --trials N --rows N")
+	$(PY) benchmarks/bench_automl.py $(ARGS)
 
 clean: ## Remove the build output and caches (keeps .venv)
 	rm -rf .aws-sam build .pytest_cache

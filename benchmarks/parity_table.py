@@ -35,7 +35,7 @@ def table(raw: bytes, target: str, problem: str) -> None:
     schema = infer_schema(header, rows, spec).schema
     frame = data.build_frame(header, rows, schema).frame
     train, val, test = data.split_frame(frame, 0.2, 0.2, 42, classification=problem == "classification")
-    rows_ = export.concat_frames(test, export.probe_frame(test, schema))
+    rows_ = data.concat_frames(test, export.probe_frame(test, schema))
     print(f"\n{problem} ({frame.n_rows} rows, parity on {rows_.n_rows} rows)")
     print(f"  {'family':<24} {'max abs diff':>12} {'tolerance':>10} {'labels agree':>12}  passed")
     for family, (kinds, _) in FAMILIES.items():

@@ -1,4 +1,4 @@
-"""Score the best candidate, the champion and a baseline on the test split; decide."""
+"""Judge the exported ONNX challenger against the champion (or a baseline) on the test split; decide."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser

@@ -1,4 +1,4 @@
-"""Convert the challenger to ONNX and check parity with scikit-learn."""
+"""Convert the best candidates to ONNX in ranking order; the first that passes parity is the challenger."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser

@@ -15,4 +15,4 @@ STORES = Stores.from_env()
 @logger.inject_lambda_context
 @event_parser(model=RefitInput)
 def handler(event: RefitInput, context: LambdaContext) -> list[dict]:
-    return [trial.model_dump(mode="json") for trial in refit.run(event, STORES)]
+    return [trial.model_dump(mode="json") for trial in refit.run(event, STORES, memory_mb=context.memory_limit_in_mb)]

@@ -31,7 +31,8 @@ from tests.support.infra import moto_stores
 from tests.support.runs import run_context
 
 SPEC = parse_spec("{name: fraud, target: fraud, problem_type: classification, primary_metric: balanced_accuracy,"
-                  " candidates: [{family: logistic_regression}], compute: {instance_type: ml.m5.xlarge}}")
+                  " candidates: [{family: logistic_regression}], compute: {instance_type: ml.m5.xlarge},"
+                  " search: {cv_max_rows: 0}}")  # scored on validation: the refit tunes the threshold again
 SAMPLE_ROWS = 1000  # the trial's search sample: the winner is refit on all 1,800 training rows
 
 
@@ -92,14 +93,14 @@ def test_the_threshold_is_retuned_on_refit_judged_registered_and_served(stores, 
     assert winner.trained_rows == train.n_rows and winner.threshold == full.threshold != trial.threshold
     assert winner.refit_validation_score == full.validation_score
 
-    # Evaluate scores the challenger with it; Export judges the ONNX artifact with it
-    evaluation = evaluate.run(EvaluateInput(run=run, trials=[winner]), stores)
+    # Export checks parity with it; Evaluate judges the ONNX artifact with it
+    exported = export_onnx.run(ExportInput(run=run, trials=[winner]), stores)
+    assert exported.passed and exported.candidate.threshold == winner.threshold
+    assert exported.parity.label_agreement == 1.0
+    evaluation = evaluate.run(EvaluateInput(run=run, export=exported), stores)
     tuned = training.evaluate_pipeline(full.pipeline, test, schema, "balanced_accuracy", winner.threshold)
     argmax = training.evaluate_pipeline(full.pipeline, test, schema, "balanced_accuracy")
-    assert evaluation.challenger_test_score == pytest.approx(tuned) and tuned > argmax + 0.1
-    exported = export_onnx.run(ExportInput(run=run, evaluation=evaluation), stores)
-    assert exported.passed and exported.candidate.threshold == winner.threshold
-    assert exported.onnx_test_score == pytest.approx(tuned, abs=1e-3) and exported.parity.label_agreement == 1.0
+    assert evaluation.challenger_test_score == pytest.approx(tuned, abs=1e-3) and tuned > argmax + 0.1
 
     # Promote registers it in the version, the champion alias and the model card
     promoted = promote.run(PromoteInput(run=run, evaluation=evaluation, export=exported), stores)
@@ -128,9 +129,11 @@ def test_the_champion_is_scored_with_the_threshold_its_alias_records(stores, rar
     alias = {"version": 1, "model_key": "models/fraud/v000001/model.onnx", "sha256": sha256_hex(onnx_bytes),
              "columns": schema.model_dump()}
 
+    exported = export_onnx.run(ExportInput(run=run, trials=[trial]), stores)
+
     def champion_score(version: int, expected: int | None, **fields) -> float:
         registry.register_champion(stores.registry, "fraud", version, {**alias, **fields}, expected_version=expected)
-        return evaluate.run(EvaluateInput(run=run, trials=[trial]), stores).champion.test_score
+        return evaluate.run(EvaluateInput(run=run, export=exported), stores).champion.test_score
 
     # a champion registered before thresholds: argmax, as it was served
     before = champion_score(1, None)

@@ -50,9 +50,10 @@ def promote_input(stores: Stores, run_id: str, champion: int | None) -> PromoteI
                         validation_score=0.9)
     champ = None if champion is None else ChampionScore(version=champion, onnx_key="k", sha256="s", test_score=0.5)
     evaluation = EvaluateResult(metric="accuracy", higher_is_better=True, challenger=trial, challenger_test_score=0.9,
-                                baseline_test_score=0.5, champion=champ, margin=0.0)
-    export = ExportResult(passed=True, reason="ok", decision=Decision(promote=True, reason="better"), candidate=trial,
-                          onnx_key=f"runs/m/{run_id}/export/model.onnx", sha256="f" * 64, size_bytes=3)
+                                baseline_test_score=0.5, champion=champ, margin=0.0,
+                                decision=Decision(promote=True, reason="better"))
+    export = ExportResult(passed=True, reason="ok", candidate=trial, onnx_key=f"runs/m/{run_id}/export/model.onnx",
+                          sha256="f" * 64, size_bytes=3)
     stores.put_bytes(stores.artifacts_bucket, export.onnx_key, b"onx")
     stores.put_json(stores.artifacts_bucket, dataset.profile_key, {"vocabulary": {}, "open_vocabulary": []})
     return PromoteInput(run=run, evaluation=evaluation, export=export)
@@ -270,32 +271,43 @@ def put_splits(stores: Stores, n_train: int) -> DatasetRef:
                       columns=SCHEMA)
 
 
+@pytest.mark.parametrize("cv_max_rows", [0, 10_000], ids=["validation", "cross-validation"])
 @pytest.mark.parametrize("sample_rows,refit", [(1000, True), (5000, False)])
-def test_trials_fit_on_the_search_sample_and_only_the_winner_is_refit_on_every_training_row(stores, sample_rows, refit):
+def test_trials_fit_on_the_search_sample_and_only_the_winner_is_refit_on_every_row(stores, sample_rows, refit,
+                                                                                   cv_max_rows):
+    """On the validation split, the search draws from the 3,000 training rows and the refit is scored
+    on validation; under cross-validation (3,400 rows of train + validation, within cv_max_rows) from
+    all 3,400, and the refit keeps the threshold tuned on the folds."""
     from evergreen.contracts import Candidate, RefitInput, TrainInput
     from evergreen.steps import refit as refit_step
     from evergreen.steps import train
 
-    spec = SPEC.model_copy(update={"search": SPEC.search.model_copy(update={"sample_rows": sample_rows})})
+    spec = SPEC.model_copy(update={"search": SPEC.search.model_copy(update={"sample_rows": sample_rows,
+                                                                           "cv_max_rows": cv_max_rows})})
     dataset = put_splits(stores, 3000)
+    rows = 3400 if cv_max_rows else 3000
     candidates = [Candidate(candidate_id=f"c00{i}", family="logistic_regression", params={"C": c})
                   for i, c in enumerate((0.001, 1.0))]
     trials = [train.run(TrainInput(run_id="r1", model_name="m", spec=spec, dataset=dataset, candidate=c), stores)
               for c in candidates]
-    assert {t.trained_rows for t in trials} == {min(sample_rows, 3000)}
+    assert {t.trained_rows for t in trials} == {min(sample_rows, rows)}
+    assert {t.cv_folds for t in trials} == {5 if cv_max_rows else None}
     run = RunContext(run_id="r1", model_name="m", trigger="upload", spec=spec, dataset=dataset,
                      contract=ContractInfo(version=1, previous=None), search=search_state(candidates))
     out = refit_step.run(RefitInput(run=run, trials=trials), stores)
     best = max(trials, key=lambda t: t.validation_score)
     if not refit:
-        assert out == trials  # the sample was the whole split: the winner's artifact is final
+        assert out == trials  # the sample was every row: the winner's artifact is final
         return
     winner = next(t for t in out if t.candidate_id == best.candidate_id)
-    assert winner.trained_rows == 3000 and winner.artifact_key == "runs/m/r1/refit/pipeline.joblib"
-    assert winner.validation_score == best.validation_score and winner.refit_validation_score is not None
+    assert winner.trained_rows == rows and winner.artifact_key == "runs/m/r1/refit/pipeline.joblib"
+    assert winner.validation_score == best.validation_score
+    assert (winner.refit_validation_score is None) == bool(cv_max_rows)
+    if cv_max_rows:
+        assert winner.threshold == best.threshold
     assert [t for t in out if t.candidate_id != best.candidate_id] == [t for t in trials if t is not best]
     record = stores.experiments.get_item(Key={"run_id": "r1", "sk": f"trial#{best.candidate_id}-refit"})["Item"]
-    assert int(record["trained_rows"]) == 3000
+    assert int(record["trained_rows"]) == rows and record["versions"]["scikit-learn"]
     assert keys(stores, "runs/m/r1/refit/") == ["runs/m/r1/refit/pipeline.joblib"]
 
 

@@ -100,7 +100,7 @@ def test_finish_run_keeps_the_leaderboard_and_the_exported_models_size(stores):
     assert board[0] == {
         "rank": 1, "trial_id": ok[0].candidate_id, "candidate_id": ok[0].candidate_id, "family": "logistic_regression",
         "rung": 0, "fitted_params": ok[0].fitted_params, "validation_score": ok[0].validation_score,
-        "fit_seconds": ok[0].fit_seconds, "predict_us_per_row": ok[0].predict_us_per_row,
+        "cv_std": ok[0].cv_std, "fit_seconds": ok[0].fit_seconds, "predict_us_per_row": ok[0].predict_us_per_row,
         "gb_seconds": ok[0].gb_seconds, "status": "ok", "onnx_bytes": None}
     assert [r["onnx_bytes"] for r in board] == [None, 1234, None, None]
     assert trial_record(stores, "r1", exported.candidate_id)["onnx_bytes"] == 1234

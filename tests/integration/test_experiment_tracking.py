@@ -8,10 +8,11 @@ import pytest
 
 from evergreen import run_records, tracking
 from evergreen.local.stack import LocalStack
-from evergreen.spec import dump_spec, parse_spec
+from evergreen.spec import parse_spec
 from evergreen.storage import Stores, from_dynamo
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT
+from tests.support.uploads import train_on_upload
 from tests.support.specs import churn_spec
 
 pytestmark = pytest.mark.e2e
@@ -30,11 +31,7 @@ SPEC = parse_spec(churn_spec("tracked", """  - family: logistic_regression
 @pytest.fixture(scope="module")
 def run():
     with LocalStack(root=ROOT, stack_name="evergreen-tracking") as stack:
-        bucket = stack.outputs["DataBucketName"]
-        stack.client("s3").put_object(Bucket=bucket, Key="specs/tracked.yaml", Body=dump_spec(SPEC).encode())
-        known = len(stack.list_executions())
-        stack.client("s3").put_object(Bucket=bucket, Key="uploads/tracked/data.csv", Body=make_churn(3000, seed=5))
-        execution = stack.wait_for_execution(stack.wait_for_new_execution(known)["executionArn"], timeout=600)
+        execution = train_on_upload(stack, SPEC, make_churn(3000, seed=5))
         stores = Stores.from_env()  # the stack's names, as its functions see them
         yield execution, stores
 
@@ -52,7 +49,7 @@ def test_the_run_record_ranks_every_trial_with_what_it_cost(run):
         assert row["fitted_params"]["random_state"] == SPEC.split.seed and row["fitted_params"]["threads"] == 1
     exported = [r for r in board if r["onnx_bytes"] is not None]
     assert [(r["candidate_id"], r["onnx_bytes"]) for r in exported] == [
-        (record["summary"]["exported"], record["summary"]["export"]["size_bytes"])]
+        (record["summary"]["challenger"], record["summary"]["export"]["size_bytes"])]
     # the exported artifact is the winner's refit (the trials fitted on 1,000 of the training rows)
     [refit] = [t for t in trials if t["candidate_id"].endswith("-refit")]
     assert refit["onnx_bytes"] == record["summary"]["export"]["size_bytes"]

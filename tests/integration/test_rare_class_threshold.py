@@ -14,10 +14,11 @@ import pytest
 from evergreen import registry
 from evergreen.local.api import invoke_api
 from evergreen.local.stack import LocalStack
-from evergreen.spec import dump_spec, parse_spec
+from evergreen.spec import parse_spec
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_rare
 from tests.support.infra import ROOT
+from tests.support.uploads import train_on_upload
 
 pytestmark = pytest.mark.e2e
 
@@ -37,11 +38,7 @@ def trained():
     """The stack after one upload of 3,000 rows with 2.6% positives: (stack, execution)."""
     with pytest.MonkeyPatch.context() as env, LocalStack(root=ROOT, stack_name="evergreen-threshold") as stack:
         env.setenv("CHAMPION_TTL_SECONDS", "0")
-        bucket = stack.outputs["DataBucketName"]
-        stack.client("s3").put_object(Bucket=bucket, Key="specs/fraud.yaml", Body=dump_spec(SPEC).encode())
-        known = len(stack.list_executions())
-        stack.client("s3").put_object(Bucket=bucket, Key="uploads/fraud/data.csv", Body=make_rare(3000, seed=0))
-        execution = stack.wait_for_execution(stack.wait_for_new_execution(known)["executionArn"], timeout=600)
+        execution = train_on_upload(stack, SPEC, make_rare(3000, seed=0))
         yield stack, execution
 
 

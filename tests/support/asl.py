@@ -74,3 +74,15 @@ def check_payload_matches_handler(name: str, state: dict, properties: dict, modu
     fields = model.model_fields
     required = {k for k, f in fields.items() if f.is_required()}
     assert required <= keys <= set(fields), f"{name}: payload {sorted(keys)} vs {model.__name__} fields {sorted(fields)}"
+
+
+def check_map_children_policy(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Distributed Map may start and read children of its own state machine only; returns the
+    role's statements for further checks."""
+    name = properties["Name"]["Fn::Sub"]
+    statements = [s for p in properties["Policies"] if "Statement" in p for s in p["Statement"]]
+    [start] = [s for s in statements if s["Action"] == ["states:StartExecution"]]
+    assert start["Resource"]["Fn::Sub"].endswith(f":stateMachine:{name}")
+    [children] = [s for s in statements if "states:DescribeExecution" in s["Action"]]
+    assert children["Resource"]["Fn::Sub"].endswith(f":execution:{name}/*")
+    return statements

@@ -18,6 +18,6 @@ def run_context() -> RunContext:
     columns = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="classification", classes=["a", "b"])
     dataset = DatasetRef(version="ds-1", bucket="art", train_key="datasets/m/ds-1/train.npz",
                          validation_key="datasets/m/ds-1/validation.npz", test_key="datasets/m/ds-1/test.npz",
-                         profile_key="p", rows={"train": 10}, columns=columns)
+                         profile_key="p", rows={"train": 10, "validation": 5, "test": 5}, columns=columns)
     return RunContext(run_id="run-1", model_name="m", trigger="upload", spec=spec, dataset=dataset,
                       contract=ContractInfo(version=1), search=search_state())

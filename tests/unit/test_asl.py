@@ -8,7 +8,7 @@ import re
 import pytest
 
 from evergreen import contracts
-from tests.support.asl import LAMBDA_ERRORS, TEMPLATE, all_states, check_payload_matches_handler, check_transitions, machine
+from tests.support.asl import LAMBDA_ERRORS, TEMPLATE, all_states, check_map_children_policy, check_payload_matches_handler, check_transitions, machine
 
 PIPELINE = machine("PipelineStateMachine")
 SM, ASL_TEXT, ASL = PIPELINE.properties, PIPELINE.text, PIPELINE.asl
@@ -33,13 +33,14 @@ def test_every_task_retries_lambda_errors_and_catches(name, state):
     assert "TimeoutSeconds" in state
 
 
-def test_the_sagemaker_training_job_is_the_one_service_task_and_takes_what_prepare_builds():
+def test_the_sagemaker_training_job_is_the_one_service_task_besides_the_crash_record_and_takes_what_prepare_builds():
     import botocore.session
 
     from evergreen import sagemaker_refit
     from tests.support.runs import run_context
 
-    [(name, state)] = SERVICE_TASKS
+    [(name, state)] = [(n, s) for n, s in SERVICE_TASKS if "sagemaker" in s["Resource"]]
+    assert {s["Resource"] for _, s in SERVICE_TASKS} == {state["Resource"], "arn:aws:states:::dynamodb:putItem"}
     assert state["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
     assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]) and "TimeoutSeconds" in state
     assert all(c.get("ResultPath") == "$.error" for c in state["Catch"])
@@ -58,6 +59,9 @@ def test_every_substitution_is_defined_and_used():
     defined = set(SM["DefinitionSubstitutions"])
     assert used == defined, f"undefined: {used - defined}; unused: {defined - used}"
     for var, value in SM["DefinitionSubstitutions"].items():
+        if var == "ExperimentsTableName":  # TrialCrashed's putItem
+            assert value == {"Ref": "ExperimentsTable"}
+            continue
         logical_id = value["Fn::GetAtt"][0]
         assert TEMPLATE["Resources"][logical_id]["Type"] == "AWS::Serverless::Function", var
 
@@ -96,10 +100,11 @@ def test_task_payload_matches_the_handler_contract(name, state):
 def test_slots_are_produced_before_they_are_read():
     """Walk the main path in order: every $.slot a Task reads was written by an earlier ResultPath."""
     produced = {"$"}
-    order = ["Ingest", "TrainRung", "NextRung", "RefitWinner", "Evaluate", "Export", "Promote", "RecordPromotion"]
+    order = ["Ingest", "TrainRung", "NextRung", "RefitWinner", "Export", "Evaluate", "Promote", "RecordPromotion"]
     for name in order:
         state = ASL["States"][name]
         params = state.get("Parameters") or state.get("ItemSelector") or {}
+        params = {**params, **(state.get("ItemReader") or {}).get("Parameters", {})}
         for value in params.values():
             if isinstance(value, str) and value.startswith("$.") :
                 slot = "$." + value[2:].split(".")[0]
@@ -111,7 +116,14 @@ def test_slots_are_produced_before_they_are_read():
 def test_the_search_loops_over_rungs_until_next_rung_ends_it():
     states = ASL["States"]
     assert states["Ingest"]["Next"] == "TrainRung" and states["TrainRung"]["Next"] == "NextRung"
-    assert states["TrainRung"]["ItemsPath"] == "$.run.search.candidates"
+    # the rung's configurations come from S3 (Ingest and NextRung write them), its trials go to the
+    # experiments table: neither travels in the state, nor does the Map's result
+    assert "ItemsPath" not in states["TrainRung"]
+    assert states["TrainRung"]["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket.$": "$.run.dataset.bucket", "Key.$": "$.run.search.items_key"}}
+    assert states["TrainRung"]["ResultPath"] is None
+    assert states["NextRung"]["Parameters"] == {"run.$": "$.run"}
     assert states["NextRung"]["ResultPath"] == "$.run.search" and states["NextRung"]["Next"] == "SearchDone"
     [done] = states["SearchDone"]["Choices"]
     assert done == {"Variable": "$.run.search.done", "BooleanEquals": True, "Next": "RefitWhere"}
@@ -120,14 +132,30 @@ def test_the_search_loops_over_rungs_until_next_rung_ends_it():
         assert states[name]["Parameters"]["trials.$"] == "$.run.search.finalists"
 
 
-def test_map_is_bounded_and_iterations_cannot_fail_the_run():
+def test_map_is_distributed_bounded_and_iterations_cannot_fail_the_run():
     train = ASL["States"]["TrainRung"]
-    assert 1 <= train["MaxConcurrency"] <= 10
+    # STANDARD children: moto runs them, EXPRESS it does not (FACTS); and a trial may take 15 minutes
+    assert train["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert 1 <= train["MaxConcurrency"] <= 10  # a new account's Lambda concurrency is 10
+    # a failed child never fails the Map (moto ignores the setting; AWS would fail the Map without it).
+    # A float: moto's ASL parser refuses an integer here ("no viable alternative at input")
+    assert train["ToleratedFailurePercentage"] == 100.0 and isinstance(train["ToleratedFailurePercentage"], float)
     inner = train["ItemProcessor"]["States"]
+    assert inner["Train"]["ResultSelector"] == {"status.$": "$.status"}  # a child's output stays tiny
     assert inner["Train"]["Catch"][0]["Next"] == "TrialCrashed"
-    crashed = inner["TrialCrashed"]["Parameters"]
-    assert crashed["status"] == "failed"
-    assert {k.removesuffix(".$") for k in crashed} <= set(contracts.TrialResult.model_fields)
+    crashed = inner["TrialCrashed"]
+    assert crashed["Resource"] == "arn:aws:states:::dynamodb:putItem"
+    assert crashed["Parameters"]["TableName"] == "${ExperimentsTableName}"
+    assert crashed["Parameters"]["Item"]["sk"] == {"S.$": "States.Format('crash#{}#{}', $.rung, $.candidate.candidate_id)"}
+    assert crashed["Catch"][0]["Next"] == "CrashUnrecorded" and inner["CrashUnrecorded"]["Type"] == "Pass"
+
+
+def test_the_state_machine_role_lets_the_map_start_its_children_and_read_its_items():
+    statements = check_map_children_policy(SM)
+    [items] = [s for s in statements if s["Action"] == ["s3:GetObject"]]
+    assert items["Resource"] == {"Fn::Sub": "${ArtifactsBucket.Arn}/runs/*/search/*"}
+    [crash] = [s for s in statements if s["Action"] == ["dynamodb:PutItem"]]
+    assert crash["Resource"] == {"Fn::GetAtt": ["ExperimentsTable", "Arn"]}
 
 
 def test_execution_name_is_the_run_id():

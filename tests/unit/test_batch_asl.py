@@ -8,7 +8,7 @@ import re
 import pytest
 
 from evergreen import batch, batch_contracts, storage
-from tests.support.asl import LAMBDA_ERRORS, TEMPLATE, check_payload_matches_handler, check_transitions, machine
+from tests.support.asl import LAMBDA_ERRORS, TEMPLATE, check_map_children_policy, check_payload_matches_handler, check_transitions, machine
 
 BATCH = machine("BatchScoringStateMachine")
 MACHINE, ASL_TEXT, ASL = BATCH.properties, BATCH.text, BATCH.asl
@@ -104,9 +104,4 @@ def test_only_uploads_under_score_start_a_batch_and_its_outputs_start_nothing():
 
 
 def test_the_distributed_map_may_start_children_of_its_own_machine_only():
-    name = MACHINE["Name"]["Fn::Sub"]
-    statements = [s for p in MACHINE["Policies"] if "Statement" in p for s in p["Statement"]]
-    [start] = [s for s in statements if s["Action"] == ["states:StartExecution"]]
-    assert start["Resource"]["Fn::Sub"].endswith(f":stateMachine:{name}")
-    [children] = [s for s in statements if "states:DescribeExecution" in s["Action"]]
-    assert children["Resource"]["Fn::Sub"].endswith(f":execution:{name}/*")
+    check_map_children_policy(MACHINE)

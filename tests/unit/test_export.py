@@ -9,14 +9,13 @@ from onnx import load_model_from_string
 
 from evergreen import export as export_module
 from evergreen.contracts import ColumnSchema
-from evergreen.data import Frame, split_frame
+from evergreen.data import Frame, concat_frames, split_frame
 from evergreen.export import (
     PROBA_TOLERANCE,
     REGRESSION_MAGNITUDE_TOLERANCE,
     REGRESSION_TOLERANCE,
     UNSEEN_CATEGORY,
     check_parity,
-    concat_frames,
     onnx_schema,
     probe_frame,
     to_onnx,

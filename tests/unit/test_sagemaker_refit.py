@@ -48,7 +48,7 @@ def test_the_job_installs_the_versions_the_lambda_layers_pin():
 
 def test_the_request_names_the_splits_the_program_and_the_output():
     winner = TrialResult(candidate_id="c001", family="logistic_regression", params={"C": 0.5}, status="ok",
-                         metric="accuracy", validation_score=0.9)
+                         metric="accuracy", validation_score=0.9, threshold=0.4)
     request = sagemaker_refit.job_request(run_context(), winner, "s3://art/sagemaker/code/x/sourcedir.tar.gz",
                                           "s3://art/runs/m/run-1/sagemaker/")
     assert request["TrainingJobName"].startswith("evergreen-m-") and len(request["TrainingJobName"]) <= 63
@@ -57,6 +57,8 @@ def test_the_request_names_the_splits_the_program_and_the_output():
     hp = {k: json.loads(v) for k, v in request["HyperParameters"].items()}
     assert hp["sagemaker_program"] == "train_entry.py" and hp["candidate"]["params"] == {"C": 0.5}
     assert hp["columns"]["numeric"] == ["x"] and hp["metric"] == "accuracy"
+    # 15 rows: a cross-validated search, so the job fits train + validation with the out-of-fold threshold
+    assert hp["cross_validated"] is True and hp["threshold"] == 0.4
     assert request["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
 

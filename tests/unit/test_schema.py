@@ -91,13 +91,11 @@ def test_above_the_threshold_a_column_of_words_is_categorical():
     assert infer_schema(Table.from_rows(header, rows), loose).schema.numeric == ["tenure"]
 
 
-def test_an_identifier_column_is_left_out_with_a_notice_unless_the_spec_keeps_it():
+def test_an_identifier_column_is_typed_here_and_left_out_later_on_the_training_split():
+    """evergreen.feature_selection judges identifiers (tests/unit/test_feature_selection.py)."""
     header, rows = churn_rows()
     inferred = infer_schema(Table.from_rows(header, rows), make_spec(target="churned"))
-    assert inferred.schema.categorical == ["plan"]
-    assert any("'id' looks like an identifier (600 distinct values in 600 rows)" in n for n in inferred.notices)
-    kept = infer_schema(Table.from_rows(header, rows), make_spec(target="churned", categorical=["id"]))
-    assert kept.schema.categorical == ["plan", "id"]
+    assert inferred.schema.categorical == ["plan", "id"] and inferred.notices == []
 
 
 def test_labels_mixing_encodings_are_refused():

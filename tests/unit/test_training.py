@@ -25,6 +25,7 @@ from evergreen.training import (
     build_pipeline,
     evaluate_pipeline,
     fit_candidate,
+    fit_winner,
     predict,
     resolve_params,
 )
@@ -135,7 +136,7 @@ def test_fit_candidate_classes_follow_schema_and_scores_validation():
 def test_fit_candidate_refuses_a_train_split_without_every_class():
     frame, schema = churn_frame(200, seed=2, drift=0.0)
     only_no = frame.take(np.flatnonzero(frame.target == "no"))
-    with pytest.raises(ValueError, match=r"the training split has classes \['no'\]"):
+    with pytest.raises(ValueError, match=r"the training rows have classes \['no'\]"):
         fit_candidate(candidate("logistic_regression"), only_no, frame, schema, "accuracy", 0)
 
 
@@ -143,7 +144,7 @@ def test_fit_candidate_names_columns_empty_in_train():
     frame, schema = churn_frame(200, seed=2, drift=0.0)
     frame.columns["age"][:] = np.nan
     frame.columns["contract"][:] = ""
-    with pytest.raises(ValueError, match=r"columns \['age', 'contract'\] have no values in the training split"):
+    with pytest.raises(ValueError, match=r"columns \['age', 'contract'\] have no values in the training rows"):
         fit_candidate(candidate("logistic_regression"), frame, frame, schema, "accuracy", 0)
 
 
@@ -168,6 +169,18 @@ def test_a_binary_fit_tunes_its_threshold_on_validation_and_is_scored_with_it():
     labels, _ = predict(result.pipeline, test, schema, result.threshold)
     _, test_proba = predict(result.pipeline, test, schema)
     np.testing.assert_array_equal(labels, np.where(test_proba[:, 1] > result.threshold, "yes", "no"))
+
+
+def test_the_winner_refits_on_train_alone_or_under_cross_validation_on_train_and_validation():
+    frame, schema = rare_frame(3000, seed=0)
+    train, val, _ = split_frame(frame, 0.2, 0.2, 0, True)
+    args = (candidate("logistic_regression"), train, val, schema, "balanced_accuracy", 0, 20)
+    held_out = fit_winner(*args, cross_validated=False, threshold=0.3)
+    assert held_out.training_rows == train.n_rows and held_out.validation_score is not None
+    assert held_out.threshold == fit_candidate(*args).threshold != 0.3  # tuned again for the refit model
+    pooled = fit_winner(*args, cross_validated=True, threshold=0.3)
+    assert pooled.training_rows == train.n_rows + val.n_rows
+    assert pooled.threshold == 0.3 and pooled.validation_score is None  # the out-of-fold one: no row is left
 
 
 def test_multiclass_and_regression_fits_have_no_threshold():

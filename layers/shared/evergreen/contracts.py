@@ -94,28 +94,41 @@ class TrialResult(_Model):
     params: dict[str, Any]
     status: Literal["ok", "failed", "skipped"]  # skipped: the search's budget was spent before the trial began
     metric: str
-    validation_score: float | None = None  # what the trials are ranked on (fitted on the search sample)
+    # what the trials are ranked on: the score on validation of the fit on the search sample, or under
+    # cross-validation (spec.search.folds) the mean of the folds' scores
+    validation_score: float | None = None
+    cv_std: float | None = None  # cross-validation: the standard deviation of the folds' scores
+    cv_folds: int | None = None  # cross-validation: how many folds; None when scored on the validation split
     fit_seconds: float | None = None
     artifact_key: str | None = None  # joblib of the fitted Pipeline, in the artifacts bucket
     error: str | None = None
-    trained_rows: int | None = None  # the training rows this artifact was fitted on
+    trained_rows: int | None = None  # the rows this artifact was fitted on
     refit_validation_score: float | None = None  # the winner refit on the whole training split, on validation
     rung: int = 0  # successive halving: the rung the trial ran in (grid and random searches have one rung)
     fitted_params: dict[str, Any] | None = None  # the estimator's parameters as fitted: defaults and caps resolved
-    threshold: float | None = None  # binary classification: the decision threshold tuned on validation
-    predict_us_per_row: float | None = None  # the fitted Pipeline's predict time on validation, per row
+    # binary classification: the decision threshold tuned on validation (under cross-validation: on the
+    # folds' held-out predictions)
+    threshold: float | None = None
+    predict_us_per_row: float | None = None  # the fitted Pipeline's predict time on the rows it was scored on, per row
     gb_seconds: float | None = None  # the trial's compute: its function's memory (GB) x its duration (s)
 
 
 class SearchState(_Model):
     """Where the search stands (evergreen.search): the rung the state machine trains next, or the end.
 
-    Each rung is one Map over `candidates`; NextRung reads its trials and writes the next state."""
+    Each rung is one Distributed Map (TrainRung) over the rung's configurations, which Ingest or NextRung
+    wrote to S3 (`items_key`): in the state that travels, `candidates` is empty, so a rung of any size
+    costs the 256 KB payload nothing. Each Train records its trial in the experiments table; NextRung
+    reads them there (evergreen.steps.next_rung) and writes the next state."""
 
     strategy: Literal["grid", "random", "halving"]
     rung: int = 0
     rungs: int = 1  # how many rungs the plan has (halving: more than one when the data allows)
-    candidates: list[Candidate]  # this rung's configurations (empty once the search is done)
+    # this rung's configurations while a step plans with them (evergreen.search); empty in the state
+    # machine's payload, where `items_key` names them, and once the search is done
+    candidates: list[Candidate] = Field(default_factory=list)
+    items_key: str | None = None  # the rung's configurations, a JSON array in the artifacts bucket (storage.rung_items_key)
+    size: int = 0  # how many configurations the rung trains (its items)
     sample_rows: int  # each trial of this rung fits on a stratified sample of this many training rows
     deadline: str  # ISO 8601 UTC: no trial starts after it (spec.search.max_minutes after Ingest)
     trials: int = 0  # trials trained in the rungs before this one
@@ -156,8 +169,7 @@ class TrainInput(_Model):
 
 
 class NextRungInput(_Model):
-    run: RunContext
-    trials: list[TrialResult]  # the rung's trials, as the Map returned them
+    run: RunContext  # run.search names the rung just trained; its trials are read from the experiments table
 
 
 class ChampionScore(_Model):
@@ -182,9 +194,27 @@ class ReferenceScore(_Model):
     applies: bool = True
 
 
+class Interval(_Model):
+    """A challenger's improvement over the incumbent on the test split (positive: better, in the
+    metric's units) and its paired bootstrap confidence interval (evergreen.bootstrap)."""
+
+    estimate: float  # on the test rows as they are
+    low: float
+    high: float
+    confidence: float
+    resamples: int  # the resamples the metric was defined on
+    seed: int
+
+    def describe(self) -> str:
+        return (f"{self.estimate:+.4f}, {self.confidence:.0%} interval [{self.low:+.4f}, {self.high:+.4f}] "
+                f"({self.resamples} paired bootstrap resamples, seed {self.seed})")
+
+
 class Decision(_Model):
     promote: bool
     reason: str
+    rule: Literal["ci", "margin"] = "margin"  # spec.promotion.rule the decision applied
+    interval: Interval | None = None  # the improvement over the incumbent (champion or baseline) and its interval
 
 
 class RefitInput(_Model):
@@ -197,27 +227,6 @@ class SageMakerRefitInput(RefitInput):
     job: dict[str, Any] | None = None  # collect: the finished training job (TrainingJobName, ModelArtifacts)
 
 
-class EvaluateInput(_Model):
-    run: RunContext
-    trials: list[TrialResult]
-
-
-class EvaluateResult(_Model):
-    """The best candidate, the champion's served ONNX model and a trivial baseline on the test split.
-
-    The binding promotion decision is made by export, on the exact ONNX artifact that would be served."""
-
-    metric: str
-    higher_is_better: bool
-    challenger: TrialResult
-    challenger_test_score: float  # scikit-learn Pipeline on the test split
-    baseline_test_score: float  # trivial model (majority class / mean) on the test split
-    champion: ChampionScore | None = None
-    reference: ReferenceScore | None = None  # the plausibility gate's evidence (None: not applicable)
-    margin: float
-    ranking: list[TrialResult] = Field(default_factory=list)  # successful trials, best validation score first
-
-
 class ParityReport(_Model):
     rows: int
     tolerance: float
@@ -228,23 +237,43 @@ class ParityReport(_Model):
 
 class ExportInput(_Model):
     run: RunContext
-    evaluation: EvaluateResult
+    trials: list[TrialResult]
 
 
 class ExportResult(_Model):
-    """The first candidate, in ranking order, whose ONNX conversion passes parity; and the decision on it."""
+    """The first candidate, in ranking order, whose ONNX conversion passes parity: the artifact that
+    Evaluate judges and Promote would serve."""
 
     passed: bool
     reason: str
-    decision: Decision  # promote or not, judged on onnx_test_score (always present: the Choice state reads it)
     candidate: TrialResult | None = None  # the exported candidate (the best one unless it failed export)
     skipped: list[str] = Field(default_factory=list)  # better-ranked candidates that failed export, with reasons
     onnx_key: str | None = None
     sha256: str | None = None
     size_bytes: int | None = None
     parity: ParityReport | None = None
-    onnx_test_score: float | None = None  # the exact artifact that would be served, on the test split
-    # its outputs on the test split, the monitor's baseline (monitoring.drift.prediction_profile)
+    ranking: list[TrialResult] = Field(default_factory=list)  # successful trials, best validation score first
+
+
+class EvaluateInput(_Model):
+    run: RunContext
+    export: ExportResult
+
+
+class EvaluateResult(_Model):
+    """The exported challenger as it would be served (its ONNX artifact), the champion's served ONNX
+    model and a trivial baseline, on this run's test split; the gates, and the promotion decision."""
+
+    metric: str
+    higher_is_better: bool
+    decision: Decision  # always present: the Choice state reads it
+    challenger: TrialResult | None = None  # the exported candidate; None when nothing could be exported
+    challenger_test_score: float | None = None  # its ONNX artifact on the test split
+    baseline_test_score: float | None = None  # trivial model (majority class / mean) on the test split
+    champion: ChampionScore | None = None
+    reference: ReferenceScore | None = None  # the plausibility gate's evidence (None: not applicable)
+    margin: float
+    # the challenger's outputs on the test split, the monitor's baseline (monitoring.drift.prediction_profile)
     prediction_profile: dict[str, Any] | None = None
 
 

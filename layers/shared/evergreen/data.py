@@ -45,6 +45,15 @@ class Frame:
         return Frame(columns={name: values[index] for name, values in self.columns.items()}, target=self.target[index])
 
 
+def concat_frames(*frames: Frame) -> Frame:
+    """The rows of `frames` in order; columns that every frame has."""
+    names = [name for name in frames[0].columns if all(name in f.columns for f in frames)]
+    return Frame(
+        columns={name: np.concatenate([f.columns[name] for f in frames]) for name in names},
+        target=np.concatenate([f.target for f in frames]),
+    )
+
+
 # --- cleaning -------------------------------------------------------------------------------
 
 

@@ -16,8 +16,8 @@ be judged against the trivial baseline instead of the champion. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -136,6 +136,16 @@ def plan(table: Table, spec: ModelSpec, contract: DataContract | None) -> Plan:
         notices.append(f"columns not in contract v{contract.version} are left out: {describe(extra, 10)} "
                        "(bump contract.version in the spec to take them in)")
     return Plan(locked, contract.version, contract.version, differences=differences, notices=notices)
+
+
+def leaving_out(plan_: Plan, contract: DataContract | None, reasons: Mapping[str, str]) -> Plan:
+    """An inferred plan without the columns feature selection left out (evergreen.feature_selection:
+    never one of `contract`'s, so nothing breaking), their reasons among its notices and its changes
+    listed again against `contract`. The contract recorded from this run's data then leaves them out."""
+    schema = plan_.schema.model_copy(update={"numeric": [c for c in plan_.schema.numeric if c not in reasons],
+                                             "categorical": [c for c in plan_.schema.categorical if c not in reasons]})
+    return replace(plan_, schema=schema, changes=changes(contract.columns, schema) if contract else [],
+                   notices=[*plan_.notices, *reasons.values()])
 
 
 def checkable(schema: ColumnSchema, header: Sequence[str]) -> ColumnSchema | None:

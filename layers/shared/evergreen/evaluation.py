@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evergreen.contracts import ChampionScore, Decision, ReferenceScore, TrialResult
+from evergreen.contracts import ChampionScore, Decision, Interval, ReferenceScore, TrialResult
 from evergreen.errors import clean_cause
 
 
@@ -38,36 +38,46 @@ def improvement(challenger: float, incumbent: float, higher_is_better: bool) -> 
 
 
 def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: float, baseline: float,
-           champion: ChampionScore | None, breaking: bool = False, reference: ReferenceScore | None = None) -> Decision:
-    """Promote only when better: by `margin` over the champion on the same test split. The trivial
-    baseline is the bar only with no champion yet, or for a breaking contract change the spec
-    declares (`breaking`); a champion that cannot score the data is never replaced otherwise.
+           champion: ChampionScore | None, breaking: bool = False, reference: ReferenceScore | None = None,
+           rule: str = "margin", interval: Interval | None = None) -> Decision:
+    """Promote only when better than the incumbent: the champion on the same test split; the trivial
+    baseline only with no champion yet, or for a breaking contract change the spec declares
+    (`breaking`); a champion that cannot score the data is never replaced otherwise.
+    Better means (spec.promotion.rule): "margin", the improvement is positive and at least `margin`;
+    "ci", the lower bound of its paired bootstrap interval against the incumbent (`interval`) is above
+    `margin`, so a gain inside the test split's noise is not enough.
     Plausibility: a challenger that is no better than the trivial baseline on the champion's own
     test split (`reference`) learned labels that contradict the champion's data (a flipped or wrong
     label column wins on its own test split): it is never promoted, unless the inputs moved on from
     that split (`reference.applies` False: a covariate shift, which the old split cannot judge)."""
+    if rule == "ci" and interval is None:
+        raise ValueError("the ci rule needs the improvement's interval")
     if reference is not None and reference.applies and improvement(reference.challenger_score, reference.baseline_score, higher_is_better) <= 0:
-        return Decision(promote=False, reason=(
+        return Decision(promote=False, rule=rule, interval=interval, reason=(
             f"implausible challenger: its {metric} on the test split champion v{champion.version if champion else '?'} "
             f"was validated on (dataset {reference.dataset_version}) is {reference.challenger_score:.4f}, no better "
             f"than the trivial baseline {reference.baseline_score:.4f}: it learned nothing that holds on the data the "
             "champion was validated on (wrong or flipped labels?)"))
-    if champion is not None and champion.test_score is not None:
-        gain = improvement(challenger, champion.test_score, higher_is_better)
-        verdict = gain > 0 and gain >= margin
-        relation = "beats" if verdict else "does not beat"
-        return Decision(promote=verdict, reason=(
-            f"challenger {metric} {challenger:.4f} {relation} champion v{champion.version} {champion.test_score:.4f} "
-            f"on the same test split by the margin {margin:g} (difference {gain:+.4f})"))
-    if champion is not None and not breaking:
-        return Decision(promote=False, reason=(
+    if champion is not None and champion.test_score is None and not breaking:
+        return Decision(promote=False, rule=rule, interval=interval, reason=(
             f"champion v{champion.version} cannot score this data ({champion.note}) and the spec declares no breaking "
             "contract change: a champion is only replaced by a challenger that beats it"))
-    gain = improvement(challenger, baseline, higher_is_better)
-    verdict = gain > 0 and gain >= margin
-    context = ("no champion yet" if champion is None else
-               f"breaking contract change declared in the spec (champion v{champion.version}: {champion.note})")
+    if champion is not None and champion.test_score is not None:
+        incumbent, name, context = champion.test_score, f"champion v{champion.version}", ""
+    else:
+        incumbent, name = baseline, "the trivial baseline"
+        context = ("no champion yet: " if champion is None else
+                   f"breaking contract change declared in the spec (champion v{champion.version}: {champion.note}): ")
+    gain = improvement(challenger, incumbent, higher_is_better)
+    if rule == "ci":
+        verdict = gain > 0 and interval.low > margin
+        bar = f"the lower bound of the improvement's interval must beat the margin {margin:g}"
+        evidence = f"improvement {interval.describe()}"
+    else:
+        verdict = gain > 0 and gain >= margin
+        bar = f"the improvement must reach the margin {margin:g}"
+        evidence = f"difference {gain:+.4f}"
     relation = "beats" if verdict else "does not beat"
-    return Decision(promote=verdict, reason=(
-        f"{context}: challenger {metric} {challenger:.4f} {relation} the trivial baseline {baseline:.4f} "
-        f"by the margin {margin:g} (difference {gain:+.4f})"))
+    return Decision(promote=verdict, rule=rule, interval=interval, reason=(
+        f"{context}challenger {metric} {challenger:.4f} {relation} {name} {incumbent:.4f} on the same test split: "
+        f"{'promoted' if verdict else 'not promoted'} ({rule} rule: {bar}; {evidence})"))

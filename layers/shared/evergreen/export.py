@@ -109,15 +109,6 @@ def probe_frame(frame: Frame, schema: ColumnSchema, seed: int = 0, rows: int = 2
     return Frame(columns=columns, target=sample.target)
 
 
-def concat_frames(*frames: Frame) -> Frame:
-    """The rows of `frames` in order; columns that every frame has."""
-    names = [name for name in frames[0].columns if all(name in f.columns for f in frames)]
-    return Frame(
-        columns={name: np.concatenate([f.columns[name] for f in frames]) for name in names},
-        target=np.concatenate([f.target for f in frames]),
-    )
-
-
 def check_parity(
     pipeline: Pipeline, onnx_bytes: bytes, frame: Frame, schema: ColumnSchema, tolerance: float | None = None,
     threshold: float | None = None,

@@ -62,29 +62,33 @@ def score(
     raise AssertionError(metric)  # pragma: no cover - METRICS and this module disagree
 
 
+def baseline_predictions(
+    y_train: np.ndarray | Sequence, rows: int, classes: Sequence[str] | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(labels, probabilities) of a trivial model fitted on y_train, for `rows` rows: the majority class
+    (ties: first in `classes`) with the training class priors as probabilities; the training mean and
+    None for regression (`classes` None)."""
+    if classes is None:
+        return np.full(rows, float(np.mean(np.asarray(y_train, dtype=np.float64)))), None
+    cls = [str(c) for c in classes]
+    y_train = np.asarray(y_train).astype(str)
+    counts = np.array([np.sum(y_train == c) for c in cls], dtype=np.float64)
+    return np.full(rows, cls[int(np.argmax(counts))], dtype=object), np.tile(counts / counts.sum(), (rows, 1))
+
+
 def baseline_score(
     metric: str,
     y_train: np.ndarray | Sequence,
     y_test: np.ndarray | Sequence,
     classes: Sequence[str] | None,
 ) -> float:
-    """The score of a trivial model fitted on y_train, on y_test: the majority class (ties: first
-    in `classes`) with the training class priors as probabilities; the training mean for regression."""
-    if METRICS[metric][0] == "regression":
-        y_test = np.asarray(y_test, dtype=np.float64)
-        mean = float(np.mean(np.asarray(y_train, dtype=np.float64)))
-        return score(metric, y_test, np.full(y_test.size, mean), None, None)
-    if not classes:
+    """The score of the trivial model (``baseline_predictions``) fitted on y_train, on y_test."""
+    regression = METRICS[metric][0] == "regression"
+    if not regression and not classes:
         raise ValueError("classification baseline needs the classes")
-    cls = [str(c) for c in classes]
-    y_train = np.asarray(y_train).astype(str)
-    y_test = np.asarray(y_test).astype(str)
-    counts = np.array([np.sum(y_train == c) for c in cls], dtype=np.float64)
-    priors = counts / counts.sum()
-    majority = cls[int(np.argmax(counts))]
-    labels = np.full(y_test.size, majority, dtype=object)
-    proba = np.tile(priors, (y_test.size, 1))
-    return score(metric, y_test, labels, proba, cls)
+    y_test = np.asarray(y_test, dtype=np.float64) if regression else np.asarray(y_test).astype(str)
+    labels, proba = baseline_predictions(y_train, y_test.size, None if regression else classes)
+    return score(metric, y_test, labels, proba, None if regression else [str(c) for c in classes])
 
 
 def _same_length(a: np.ndarray, b: np.ndarray) -> None:

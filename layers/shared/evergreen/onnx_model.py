@@ -49,7 +49,7 @@ def check_model_bytes(data: bytes, expected_sha256: str | None) -> None:
 @dataclass
 class Prediction:
     labels: np.ndarray  # [N]: class names (str objects, as onnxruntime returns them) or float64 (regression)
-    probabilities: np.ndarray | None  # [N, n_classes] float32, classification only
+    probabilities: np.ndarray | None = None  # [N, n_classes] float32, classification only
 
 
 class OnnxModel:

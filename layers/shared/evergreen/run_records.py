@@ -3,10 +3,14 @@
 Items (pk run_id, sk):
     sk="run"               one per execution: status RUNNING -> PROMOTED | REJECTED | FAILED | SKIPPED,
                            trigger, source, model_name, started_at, finished_at, reason, summary
-    sk="trial#<trial id>"  one per trial: its candidate id, "-r<rung>" after the first rung (evergreen.steps.train);
+    sk="trial#<trial id>"  one per trial: its candidate id, "-r<rung>" after the first rung (`trial_id`);
                            what it holds: evergreen.tracking. Only trials carry recorded_at, so the
                            TrialsByModel index (model_name, recorded_at) holds every trial of a model
                            and nothing else: a model's trials across runs are one Query
+    sk="crash#<rung>#<candidate id>"
+                           a trial whose Train invocation crashed (timeout, out of memory) before it could
+                           write its record: the state machine's TrialCrashed state puts {error: the
+                           Catch's {"Error", "Cause"} as JSON text}; NextRung makes it a failed trial
     pk="source#<bucket>/<key>#<version>#<etag>", sk="claim"
                            the run that first ingested an uploaded object version: a duplicate
                            delivery of the same S3 event finds it and trains nothing
@@ -19,7 +23,7 @@ Items (pk run_id, sk):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +62,30 @@ def record_trial(table: Any, item: dict[str, Any]) -> None:
     """One trial's item, keyed by its trial_id (its candidate id, and its rung after the first)."""
     trial = item.get("trial_id", item["candidate_id"])
     table.put_item(Item=to_dynamo({**item, "sk": f"trial#{trial}", "recorded_at": now_iso()}))
+
+
+def trial_id(candidate_id: str, rung: int) -> str:
+    """A trial's id in its run: its candidate's id, with the rung after the first (a configuration
+    trains once per rung it reaches). evergreen.steps.train.trial_id names its records so."""
+    return candidate_id if rung == 0 else f"{candidate_id}-r{rung}"
+
+
+def rung_trials(table: Any, run_id: str, rung: int, fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The trial records of one rung of a run's search, {trial id: record with `fields` only}: one
+    strongly consistent Query (a trial recorded just before its Map ended is seen), filtered by rung."""
+    names = {f"#f{i}": field for i, field in enumerate(dict.fromkeys(["sk", *fields]))}
+    items = _items(table, KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with("trial#"),
+                   FilterExpression=Attr("rung").eq(rung), ConsistentRead=True,
+                   ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    return {item.pop("sk").removeprefix("trial#"): item for item in items}
+
+
+def rung_crashes(table: Any, run_id: str, rung: int) -> dict[str, str]:
+    """{candidate id: error} of the rung's trials whose Train invocation crashed (sk "crash#<rung>#<id>")."""
+    prefix = f"crash#{rung}#"
+    items = _items(table, KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with(prefix),
+                   ConsistentRead=True)
+    return {item["sk"].removeprefix(prefix): str(item.get("error") or "") for item in items}
 
 
 def trial_gb_seconds(table: Any, run_id: str) -> float:

@@ -98,6 +98,8 @@ def hyperparameters(run: RunContext, winner: TrialResult, program_uri: str) -> d
         "metric": spec.primary_metric,
         "seed": spec.split.seed,
         "max_categories": spec.data.max_categories,
+        "cross_validated": bool(spec.search.folds(run.dataset.rows)),
+        "threshold": winner.threshold,
     }
     return {key: json.dumps(value) for key, value in values.items()}
 

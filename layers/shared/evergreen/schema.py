@@ -20,9 +20,6 @@ from evergreen.spec import ModelSpec
 from evergreen.table import Table, Texts
 
 MAX_CLASSES = 100
-# a categorical column with more distinct values than data.max_categories, nearly one per row, is an
-# identifier (a customer id, a timestamp): it cannot generalise and is left out
-IDENTIFIER_SHARE = 0.9
 # two encodings of a binary label in one column ('yes'/'no' and '1'/'0') are almost always a mistake
 BINARY_ENCODINGS = ({"yes", "no"}, {"true", "false"}, {"1", "0"}, {"1.0", "0.0"}, {"y", "n"}, {"t", "f"})
 
@@ -48,11 +45,10 @@ def mixed_encodings(labels: Sequence[str]) -> list[set[str]]:
 
 @dataclass
 class Present:
-    """What inference needs of a feature column: its present (non-missing) values, how many are
-    not numbers (with the first few and why), and how many distinct texts they have."""
+    """What inference needs of a feature column: its present (non-missing) values and how many are
+    not numbers (with the first few and why)."""
 
     count: int
-    distinct: int
     invalid: int
     examples: list[tuple[str, str]]
 
@@ -60,9 +56,9 @@ class Present:
 def present_values(table: Table, name: str) -> Present:
     column = table.columns[name]
     if not isinstance(column, Texts):
-        if features.all_valid(column):  # distinct is only asked of text columns
+        if features.all_valid(column):
             present = int(np.count_nonzero(~np.isnan(column.values.astype(np.float64, copy=False))))
-            return Present(present, present, 0, [])
+            return Present(present, 0, [])
         column = table.texts(name)
     counts = column.counts()
     present = [j for j, text in enumerate(column.values) if not features.is_missing_text(text)]
@@ -74,7 +70,7 @@ def present_values(table: Table, name: str) -> Present:
         except features.InvalidValue as exc:
             invalid.append((column.values[j], str(exc)))
             n_invalid += int(counts[j])
-    return Present(int(counts[present].sum()), len(present), n_invalid, invalid[:features.EXAMPLES])
+    return Present(int(counts[present].sum()), n_invalid, invalid[:features.EXAMPLES])
 
 
 def infer_schema(table: Table, spec: ModelSpec) -> Inferred:
@@ -83,7 +79,8 @@ def infer_schema(table: Table, spec: ModelSpec) -> Inferred:
     spec.features.numeric / .categorical force a type; spec.features.drop removes columns. Any
     other column is numeric when at most spec.data.max_invalid_fraction of its present values are
     not numbers (those become missing and are counted), else categorical. Left out, with a
-    notice: columns with no value at all, and categorical columns that look like identifiers.
+    notice: columns with no value at all (constant and identifier columns are judged later, on
+    the training split: evergreen.feature_selection).
     Column order follows the header. Classification classes are the sorted distinct labels (2 to
     MAX_CLASSES, one encoding); a regression target must be numeric. Rows without a target do
     not count towards spec.min_rows.
@@ -145,11 +142,6 @@ def infer_schema(table: Table, spec: ModelSpec) -> Inferred:
                                    f"{values.examples[0][1]} (e.g. {describe([text for text, _ in values.examples])}) "
                                    "and become missing")
                 continue
-        if (name not in wanted.categorical and values.distinct > spec.data.max_categories
-                and values.distinct >= IDENTIFIER_SHARE * values.count):
-            notices.append(f"column {name!r} looks like an identifier ({values.distinct} distinct values in "
-                           f"{values.count} rows): left out (list it in spec.features.categorical to keep it)")
-            continue
         categorical.append(name)
     if not numeric and not categorical:
         raise DataError(f"no feature columns are left besides the target {spec.target!r}; columns are {header}")

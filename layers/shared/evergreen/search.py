@@ -1,14 +1,18 @@
 """The search: which candidate configurations train, on how many rows, rung after rung, within a budget.
 
-A search is a list of rungs; the state machine trains each rung as one Map (TrainRung) and NextRung
-(`next_state`) reads its trials and plans the next. Grid and random searches are one rung on the
-search sample (spec.search.sample_rows). Successive halving (Jamieson & Talwalkar 2016; what
+A search is a list of rungs; the state machine trains each rung as one Distributed Map (TrainRung) and
+NextRung (`next_state`) reads its trials and plans the next. A rung's configurations go to S3 (Ingest
+and NextRung write them, the Map's ItemReader reads them) and its trials to the experiments table
+(each Train records its own, NextRung reads them there): neither travels in the state, so the 256 KB
+payload does not bound a search. What does travel is the search's `shortlist` of finalists, at most
+FINALISTS trials and the best of each other family, whatever the search's size. Grid and random
+searches are one rung on the search sample (spec.search.sample_rows). Successive halving (Jamieson & Talwalkar 2016; what
 scikit-learn's HalvingRandomSearchCV does) draws as many configurations as max_trials allows, trains
 them on a small sample, and sends the best 1/eta of each rung on to a sample eta times larger; its
 last rung trains on the search sample, so the finalists' scores compare like with like.
 
 The budget (spec.search):
-  - max_trials: the plan never holds more (every rung counted);
+  - max_trials: the plan never holds more (every rung counted; spec.MAX_TRIALS says why it is capped);
   - max_minutes: past the deadline no trial starts (Train skips it) and no rung follows;
   - max_gb_seconds: once the run's trials have used that much compute, no trial starts and no rung
     follows. A trial that has started runs to its end, so a search can overshoot by the trials in flight.
@@ -40,6 +44,11 @@ IMBALANCED_SHARE = 0.5
 # forests grow with the rows; past this many training rows the default space leaves them out (the
 # sample they fit on is capped, but their ONNX size and load time are not: FACTS)
 FOREST_ROWS = 1_000_000
+# the finalists a search hands on (to RefitWinner, Evaluate and Export, in the state: about 1 KB each, and
+# the state holds them up to three times) are at most this many of the best trials, and the best of each
+# family not among them (Export falls back along the ranking when a conversion fails parity, and a
+# family's conversions tend to fail together)
+FINALISTS = 20
 
 
 def default_metric(problem_type: str, class_shares: dict[str, float] | None) -> str:
@@ -148,6 +157,23 @@ def next_state(spec: ModelSpec, state: SearchState, trials: list[TrialResult], t
         "sample_rows": rung_rows(search_rows, budget.eta, state.rungs, state.rung + 1),
         # the best of this rung so far, should the next one be cut off by the budget before any trial ends
         "finalists": [t for t in trials if t.status == "ok"]})
+
+
+def shortlist(trials: list[TrialResult], higher_is_better: bool, keep: int = FINALISTS) -> list[TrialResult]:
+    """The finalists that travel in the state. Up to `keep` trials: all of them, as they are. More: the
+    best `keep` successful ones, best first, then the best of each family not among them; with none
+    successful, the first `keep` (their errors say why the run fails). Every trial keeps its record."""
+    if len(trials) <= keep:
+        return trials
+    ranked = rank_trials_or_none(trials, higher_is_better)
+    if not ranked:
+        return trials[:keep]
+    picked, families = ranked[:keep], {t.family for t in ranked[:keep]}
+    for trial in ranked[keep:]:
+        if trial.family not in families:
+            picked.append(trial)
+            families.add(trial.family)
+    return picked
 
 
 def rank_trials_or_none(trials: list[TrialResult], higher_is_better: bool) -> list[TrialResult]:

@@ -119,9 +119,15 @@ PARAMS: dict[str, tuple[set[str], dict[str, Param]]] = {
 FAMILIES: dict[str, tuple[set[str], set[str]]] = {f: (kinds, set(rules)) for f, (kinds, rules) in PARAMS.items()}
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-# A rung's trial results travel in the state machine's payload (an inline Map: 256 KiB in all, about 1 KiB
-# a trial), so one search trains at most this many trials.
-MAX_TRIALS = 200
+# One search trains at most this many trials. The 256 KiB payload no longer bounds it: a rung is a
+# Distributed Map whose configurations are read from S3 and whose trials are recorded in DynamoDB
+# (evergreen.steps.next_rung); a child returns only its status (about 20 bytes, 20 KB for 1,000), and
+# the finalists that travel on are a shortlist of at most search.FINALISTS plus one per family. What
+# bounds it now is time and reads: TrainRung runs 4 trials at a time (a new account's Lambda concurrency
+# is 10), so 1,000 trials of 10-60 s take 40 min to 4 h; and a trial under max_gb_seconds sums the
+# compute of every trial recorded before it (one Query over the run's records, about 3 KB each), which
+# grows with the square of the trials: a few MB per trial at 1,000.
+MAX_TRIALS = 1000
 DISTRIBUTIONS = ("log_uniform", "uniform", "int")  # a `space` entry: {kind: [low, high]}, both ends included
 MAX_SPEC_BYTES = 64 * 1024
 MAX_NESTING = 32  # a spec is at most 5 levels deep (candidates[0].grid.C[0])
@@ -159,6 +165,9 @@ class FeatureSpec(_Strict):
     numeric: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
     drop: list[str] = Field(default_factory=list)
+    # leave out constant, ID-like and row-counter columns, each with a notice (evergreen.feature_selection);
+    # a column listed in numeric or categorical is always kept
+    auto_drop: bool = True
 
 
 class MonitoringSpec(_Strict):
@@ -212,7 +221,9 @@ class SearchSpec(_Strict):
     candidates."""
 
     strategy: Literal["auto", "grid", "random", "halving"] = "auto"
-    max_trials: int = Field(64, ge=1, le=MAX_TRIALS)  # trials of every rung together
+    # trials of every rung together; at most MAX_TRIALS (1,000), bounded by time and reads, not by the
+    # state machine's payload (each rung is a Distributed Map: see MAX_TRIALS)
+    max_trials: int = Field(64, ge=1, le=MAX_TRIALS)
     max_minutes: float = Field(60.0, gt=0, le=24 * 60)  # no trial starts once this much time has passed since Ingest
     max_gb_seconds: float | None = Field(None, gt=0)  # no trial starts once the trials have used this much compute
     eta: int = Field(3, ge=2, le=10)  # halving: the share of a rung that goes on is 1/eta, its sample eta times larger
@@ -220,6 +231,31 @@ class SearchSpec(_Strict):
     # every trial fits on at most this many training rows (a stratified sample, the same for every
     # trial of a rung); the winner is then refit on the whole training split before it is tested
     sample_rows: int = Field(200_000, ge=1_000, le=100_000_000)
+    # small data: when train + validation hold at most cv_max_rows rows, every trial is scored by
+    # cv_folds-fold cross-validation on train + validation together (stratified for classification)
+    # instead of on the validation split alone, and the winner is fitted on train + validation; 0: never
+    cv_max_rows: int = Field(10_000, ge=0, le=1_000_000)
+    cv_folds: int = Field(5, ge=2, le=10)
+
+    def folds(self, rows: dict[str, int]) -> int | None:
+        """The folds a search on a dataset of `rows` (DatasetRef.rows) cross-validates with; None: it
+        scores on the validation split."""
+        return self.cv_folds if rows["train"] + rows["validation"] <= self.cv_max_rows else None
+
+    def search_rows(self, rows: dict[str, int]) -> int:
+        """The rows the search draws its samples from: train + validation under cross-validation, else train."""
+        return rows["train"] + (rows["validation"] if self.folds(rows) else 0)
+
+
+class PromotionSpec(_Strict):
+    """How a challenger must beat the incumbent (the champion; with none yet, the trivial baseline) on
+    the test split (evergreen.evaluation.decide): "ci", the lower bound of the paired bootstrap
+    confidence interval of its improvement (evergreen.bootstrap) must beat promotion_margin; "margin",
+    the improvement itself must (a gain inside the test split's noise can pass)."""
+
+    rule: Literal["ci", "margin"] = "ci"
+    confidence: float = Field(0.95, ge=0.5, le=0.999)
+    resamples: int = Field(1000, ge=100, le=10_000)
 
 
 class ComputeSpec(_Strict):
@@ -238,6 +274,7 @@ class ModelSpec(_Strict):
     # None: chosen from the data by evergreen.search.default_metric (Ingest writes it into the run's spec)
     primary_metric: str | None = None
     promotion_margin: float = Field(0.0, ge=0)
+    promotion: PromotionSpec = PromotionSpec()
     min_rows: int = Field(50, ge=10)
     split: SplitSpec = SplitSpec()
     features: FeatureSpec = FeatureSpec()

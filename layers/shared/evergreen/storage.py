@@ -8,6 +8,9 @@ Data bucket (versioned; raw uploads are never overwritten or deleted by Evergree
 Artifacts bucket:
     datasets/<model>/<dataset_version>/{train,validation,test}.npz, profile.json   (evergreen.splits)
     runs/<model>/<run_id>/candidates/<candidate_id>/pipeline.joblib     written by train (on the search sample)
+    runs/<model>/<run_id>/search/rung-<rung:03d>.json                    a rung's candidate configurations (JSON
+                                                                        array), by ingest and next_rung; TrainRung's
+                                                                        Distributed Map reads it (ItemReader)
     runs/<model>/<run_id>/refit/pipeline.joblib                         the winner on all training rows, by refit
     runs/<model>/<run_id>/sagemaker/<job>/output/model.tar.gz           that fit when a SageMaker training job ran it
     sagemaker/code/<sha256>/sourcedir.tar.gz                            the training job's program (evergreen.sagemaker_refit)
@@ -18,7 +21,8 @@ Artifacts bucket:
     batch/<model>/<batch_id>/                                           a batch's manifest and chunk parts, while it runs
 DynamoDB:
     RegistryTable     pk model_name, sk "version#<6 digits>" | "alias#champion" | "counter"
-    ExperimentsTable  pk run_id, sk "run" | "trial#<trial id>"; GSI ByModel (model_name, started_at)
+    ExperimentsTable  pk run_id, sk "run" | "trial#<trial id>" | "crash#<rung>#<candidate id>"; GSI ByModel
+                      (model_name, started_at)
     PredictionsTable  pk prediction_id; GSI ByModel (model_name, created_at); TTL expires_at
 """
 
@@ -61,6 +65,11 @@ def dataset_prefix(model: str, version: str) -> str:
 
 def candidate_key(model: str, run_id: str, candidate_id: str) -> str:
     return f"runs/{model}/{run_id}/candidates/{candidate_id}/pipeline.joblib"
+
+
+def rung_items_key(model: str, run_id: str, rung: int) -> str:
+    """A search rung's candidate configurations, the items TrainRung's Distributed Map reads from S3."""
+    return f"runs/{model}/{run_id}/search/rung-{rung:03d}.json"
 
 
 def refit_key(model: str, run_id: str) -> str:

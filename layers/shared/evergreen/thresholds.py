@@ -35,6 +35,9 @@ The rule (``tune``):
   - a validation split with fewer than MIN_CLASS_ROWS rows of either class gives 0.5: one or two
     positives place a threshold anywhere between them and the negatives, which is noise, not a rule.
 
+Under cross-validation (small data, evergreen.cross_validation) "validation" is the out-of-fold
+probabilities of train + validation: the rule is the same, on more rows.
+
 The threshold is tuned and scored on the same validation split, so a binary trial's validation score
 is slightly optimistic; every binary trial is tuned alike, so the ranking is fair, and the test split
 (Evaluate, Export) never sees the tuning.

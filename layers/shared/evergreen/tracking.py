@@ -42,7 +42,7 @@ LIBRARIES = ("numpy", "scikit-learn", "skl2onnx", "onnxruntime")
 # the columns of a model's trials, in the order the CSV and the JSON give them
 TRIAL_FIELDS = (
     "model_name", "run_id", "trial_id", "candidate_id", "rung", "family", "status", "metric", "validation_score",
-    "refit_validation_score", "threshold", "params", "fitted_params", "fit_seconds", "predict_us_per_row",
+    "cv_std", "cv_folds", "refit_validation_score", "threshold", "params", "fitted_params", "fit_seconds", "predict_us_per_row",
     "gb_seconds", "trained_rows", "onnx_bytes", "dataset_version", "seed", "versions", "recorded_at", "error",
 )
 # a run record is one DynamoDB item (400 KB at most): its leaderboard keeps the best this many trials (a
@@ -103,7 +103,7 @@ def leaderboard(records: list[dict[str, Any]], exported: dict[str, Any] | None =
             "rank": rank if rank <= len(ok) else None, "trial_id": trial_id_of(record),
             "candidate_id": record["candidate_id"], "family": record["family"], "rung": record.get("rung", 0),
             "fitted_params": record.get("fitted_params"), "validation_score": record.get("validation_score"),
-            "fit_seconds": record.get("fit_seconds"), "predict_us_per_row": record.get("predict_us_per_row"),
+            "cv_std": record.get("cv_std"), "fit_seconds": record.get("fit_seconds"), "predict_us_per_row": record.get("predict_us_per_row"),
             "gb_seconds": record.get("gb_seconds"), "status": record["status"],
             "onnx_bytes": onnx_bytes if is_exported else None,
         })
@@ -158,15 +158,14 @@ class Reproduction:
 
 def reproduce_best_trial(stores: Any, run_id: str) -> Reproduction:
     """Fit the run's best trial again, as Train fitted it: the same dataset version (its split files),
-    the same seed, the same sample of the training split (the trial's rung's), the same candidate and
-    code path (training.fit_candidate); score it on the same validation split.
+    the same seed, the same sample (the trial's rung's), the same candidate and code path
+    (steps.train.fit_trial); score it as Train did (the validation split, or the same folds).
 
     The best trial is the leaderboard's first (``leaderboard``). Raises ValueError when the run has no
     successful trial, or when its record predates ``trial_input`` (nothing says what it ran on)."""
-    from evergreen import compute, training
+    from evergreen import compute
     from evergreen.contracts import TrainInput
-    from evergreen.steps.common import load_split
-    from evergreen.steps.train import search_sample
+    from evergreen.steps.train import fit_trial
 
     records = run_records.run_trials(stores.experiments, run_id)
     board = leaderboard(records)
@@ -176,11 +175,7 @@ def reproduce_best_trial(stores: Any, run_id: str) -> Reproduction:
     if not best.get("trial_input"):
         raise ValueError(f"trial {board[0]['trial_id']} of run {run_id} does not record its input")
     inp = TrainInput.model_validate(best["trial_input"])
-    train = search_sample(load_split(stores, inp.dataset, "train"), inp)
-    validation = load_split(stores, inp.dataset, "validation")
-    # the arguments evergreen.steps.train.run fits with: the reproducibility test fails if they drift apart
-    fit = training.fit_candidate(inp.candidate, train, validation, inp.dataset.columns, inp.spec.primary_metric,
-                                 random_state=inp.spec.split.seed, max_categories=inp.spec.data.max_categories)
+    fit = fit_trial(inp, stores)  # what evergreen.steps.train.run fits and scores with
     return Reproduction(run_id=run_id, trial_id=trial_id_of(best), recorded_score=best["validation_score"],
                         reproduced_score=fit.validation_score,
                         threads_recorded=(best.get("fitted_params") or {}).get("threads"),

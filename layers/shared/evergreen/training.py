@@ -50,7 +50,7 @@ from threadpoolctl import threadpool_limits
 
 from evergreen import compute, thresholds
 from evergreen.contracts import ColumnSchema
-from evergreen.data import Frame, model_matrix
+from evergreen.data import Frame, concat_frames, model_matrix
 from evergreen.features import vocabulary
 from evergreen.metrics import score
 from evergreen.spec import (  # the caps are defined once, in spec.py; re-exported here
@@ -87,11 +87,15 @@ _FORESTS = {"random_forest", "extra_trees"}
 @dataclass
 class FitResult:
     pipeline: Pipeline
-    validation_score: float
+    validation_score: float | None  # None: a winner fitted on train + validation (fit_winner) has no rows left
     fit_seconds: float
     params: dict[str, Any] = field(default_factory=dict)  # the estimator parameters actually used
     threshold: float | None = None  # binary classifiers: tuned on validation (evergreen.thresholds); else None
-    predict_seconds: float | None = None  # scoring validation: its predict, the threshold's tuning and the metric
+    predict_seconds: float | None = None  # scoring: the predictions, the threshold's tuning and the metric
+    scored_rows: int = 0  # the rows validation_score was computed on
+    training_rows: int = 0  # the rows the pipeline was fitted on
+    cv_std: float | None = None  # cross-validation (evergreen.cross_validation): the folds' scores' std
+    cv_folds: int | None = None
 
 
 def resolve_params(family: str, params: dict[str, Any], problem_type: str | None = None) -> dict[str, Any]:
@@ -179,21 +183,19 @@ def vocabularies(train: Frame, schema: ColumnSchema, max_categories: int) -> lis
     return [sorted(vocabulary(train.columns[name].tolist(), max_categories)) for name in schema.categorical]
 
 
-def fit_candidate(
-    candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int,
-    max_categories: int = DataSpec().max_categories,
-) -> FitResult:
-    """Fit one candidate on train and score it on validation with `metric`; a binary classifier's
-    decision threshold is tuned on validation first (evergreen.thresholds.tune) and scored with."""
+def fit_pipeline(candidate: Candidate, train: Frame, schema: ColumnSchema, random_state: int,
+                 max_categories: int = DataSpec().max_categories) -> tuple[Pipeline, float]:
+    """(the candidate's Pipeline fitted on `train`, its fit seconds). Raises ValueError when a feature
+    column has no value in `train` or `train` lacks one of the schema's classes."""
     empty = empty_columns(train, schema)
     if empty:
-        raise ValueError(f"columns {empty} have no values in the training split; imputers cannot be fitted on them")
+        raise ValueError(f"columns {empty} have no values in the training rows; imputers cannot be fitted on them")
     if schema.problem_type == "classification":
         present = sorted(set(train.target.tolist()))
         if present != list(schema.classes or []):
             raise ValueError(
-                f"the training split has classes {present} but the schema has {schema.classes}; "
-                "every class must appear in train (split_frame guarantees it)"
+                f"the training rows have classes {present} but the schema has {schema.classes}; "
+                "every class must appear in them (split_frame and sample_frame guarantee it)"
             )
     pipeline = build_pipeline(candidate.family, candidate.params, schema, random_state,
                               vocabularies(train, schema, max_categories) if schema.categorical else None)
@@ -203,6 +205,16 @@ def fit_candidate(
     seconds = time.perf_counter() - started
     if schema.problem_type == "classification" and [str(c) for c in pipeline.classes_] != schema.classes:
         raise ValueError(f"the fitted classes {list(pipeline.classes_)} differ from the schema's {schema.classes}")
+    return pipeline, seconds
+
+
+def fit_candidate(
+    candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int,
+    max_categories: int = DataSpec().max_categories,
+) -> FitResult:
+    """Fit one candidate on train and score it on validation with `metric`; a binary classifier's
+    decision threshold is tuned on validation first (evergreen.thresholds.tune) and scored with."""
+    pipeline, seconds = fit_pipeline(candidate, train, schema, random_state, max_categories)
     started = time.perf_counter()
     validation_score, threshold = score_validation(pipeline, validation, schema, metric)
     predict_seconds = time.perf_counter() - started
@@ -213,7 +225,29 @@ def fit_candidate(
         params=resolve_params(candidate.family, candidate.params, schema.problem_type),
         threshold=threshold,
         predict_seconds=predict_seconds,
+        scored_rows=validation.n_rows,
+        training_rows=train.n_rows,
     )
+
+
+def fit_winner(
+    candidate: Candidate, train: Frame, validation: Frame, schema: ColumnSchema, metric: str, random_state: int,
+    max_categories: int, *, cross_validated: bool, threshold: float | None,
+) -> FitResult:
+    """The search winner's fit on every row its search drew from; RefitFunction and the SageMaker
+    training job (evergreen.sagemaker_entry) both run it.
+      - scored on the validation split: fitted on the training split, its threshold tuned again on
+        validation (fit_candidate), since a threshold belongs to the model it was tuned for;
+      - cross-validated (small data): fitted on train + validation, keeping `threshold`, the one
+        tuned out of fold (evergreen.cross_validation): no row is left to tune it on, so
+        validation_score is None."""
+    if not cross_validated:
+        return fit_candidate(candidate, train, validation, schema, metric, random_state, max_categories)
+    rows = concat_frames(train, validation)
+    pipeline, seconds = fit_pipeline(candidate, rows, schema, random_state, max_categories)
+    return FitResult(pipeline=pipeline, validation_score=None, fit_seconds=seconds,
+                     params=resolve_params(candidate.family, candidate.params, schema.problem_type),
+                     threshold=threshold, training_rows=rows.n_rows)
 
 
 def score_validation(pipeline: Pipeline, validation: Frame, schema: ColumnSchema,

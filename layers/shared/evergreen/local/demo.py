@@ -32,6 +32,7 @@ import boto3
 import numpy as np
 
 from evergreen import csvfile
+from evergreen.contracts import Interval
 from evergreen.monitoring import alarms
 from evergreen.spec import CandidateGrid, ModelSpec, default_spec, dump_spec, parse_spec
 
@@ -229,6 +230,9 @@ class Story:
         exp = summary.get("export") or {}
         if exp.get("reason"):
             self.n.say(f"export: {exp['reason']}")
+        interval = (summary.get("decision") or {}).get("interval")
+        if interval:
+            self.n.say(f"improvement over the incumbent: {Interval.model_validate(interval).describe()}")
         self.n.say(f"outcome: {rec.get('status')}: {rec.get('reason')}")
         return rec
 

@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from evergreen import data, splits
-from evergreen.contracts import ColumnSchema, DatasetRef
+from evergreen.contracts import DatasetRef
 from evergreen.storage import Stores
 
 
@@ -30,12 +30,3 @@ def load_pipeline(stores: Stores, key: str) -> Any:
     if not key.startswith("runs/"):
         raise ValueError(f"refusing to unpickle {key!r}: only train outputs under runs/ are loaded")
     return joblib.load(io.BytesIO(stores.get_bytes(stores.artifacts_bucket, key)))
-
-
-def score_onnx(model: Any, frame: data.Frame, columns: ColumnSchema, metric: str) -> float:
-    """Score an OnnxModel on `frame`, fed through the same input contract inference uses."""
-    from evergreen import metrics
-
-    feeds = data.model_inputs(frame, columns)
-    pred = model.run(feeds.get("numeric"), feeds.get("categorical"))
-    return float(metrics.score(metric, frame.target, pred.labels, pred.probabilities, columns.classes))

@@ -1,13 +1,21 @@
-"""Evaluate: the best candidate, the current champion (its served ONNX artifact) and a trivial baseline,
-all on this run's held-out test split (export decides, on the ONNX artifact itself).
+"""Evaluate: judge the exported challenger as it would be served, and decide.
 
-A binary challenger is scored with its decision threshold (TrialResult.threshold) and the champion
-with the one its alias records (none for a champion registered before thresholds: the graph's labels),
-each as it is or would be served (evergreen.thresholds).
+Scored on this run's held-out test split, each as it is or would be served:
+  - the challenger: the ONNX artifact Export wrote (verified against its sha256), labelling with its
+    decision threshold (TrialResult.threshold);
+  - the champion: its served ONNX model (verified against the registry), with the threshold its alias
+    records (none for a champion registered before thresholds: the graph's labels), fed its own columns;
+  - a trivial baseline (majority class with the training priors / the training mean).
+Then the gates and the decision (evergreen.evaluation.decide): the plausibility gate on the champion's
+own test split, and the rule of spec.promotion against the incumbent (the champion, or with none the
+baseline), whose paired bootstrap interval is computed on the same test rows (evergreen.bootstrap).
 
 The champion's artifact is verified first: a missing object or a sha256 that does not match the
 registry fails the run (ChampionIntegrityError, naming the key and the check), so nothing can be
 promoted on the baseline bar because the champion could not be read.
+
+The challenger's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
+for prediction drift and the estimated quality (evergreen.monitoring.drift).
 """
 
 from __future__ import annotations
@@ -15,14 +23,24 @@ from __future__ import annotations
 import numpy as np
 from botocore.exceptions import ClientError
 
-from evergreen import data, metrics, registry, splits, training
-from evergreen.contracts import ChampionScore, ColumnSchema, EvaluateInput, EvaluateResult, ReferenceScore, RunContext
+from evergreen import data, metrics, registry, splits
+from evergreen.bootstrap import paired_improvement
+from evergreen.contracts import (
+    ChampionScore,
+    ColumnSchema,
+    Decision,
+    EvaluateInput,
+    EvaluateResult,
+    ReferenceScore,
+    RunContext,
+)
 from evergreen.data_contract import breaking_changes
 from evergreen.errors import ChampionIntegrityError
-from evergreen.evaluation import rank_trials, reference_gate_applies
+from evergreen.evaluation import decide, reference_gate_applies
 from evergreen.monitoring import drift
-from evergreen.onnx_model import ModelIntegrityError, OnnxModel
-from evergreen.steps.common import load_pipeline, load_split, score_onnx
+from evergreen.monitoring.drift import prediction_profile
+from evergreen.onnx_model import ModelIntegrityError, OnnxModel, Prediction
+from evergreen.steps.common import load_split
 from evergreen.storage import Stores, dataset_prefix
 
 
@@ -41,19 +59,28 @@ def load_champion(stores: Stores, alias: dict, columns: ColumnSchema) -> OnnxMod
         raise ChampionIntegrityError(f"{where} failed the integrity check: {exc}; {advice}") from None
 
 
-def champion_score(stores: Stores, alias: dict, test: data.Frame, schema: ColumnSchema, metric: str) -> ChampionScore:
+def answers(model: OnnxModel, frame: data.Frame, columns: ColumnSchema) -> Prediction:
+    """What `model` answers for the rows of `frame`, fed through the input contract inference uses."""
+    feeds = data.model_inputs(frame, columns)
+    return model.run(feeds.get("numeric"), feeds.get("categorical"))
+
+
+def champion_answers(stores: Stores, alias: dict, test: data.Frame, schema: ColumnSchema,
+                     metric: str) -> tuple[ChampionScore, Prediction | None]:
+    """The champion's score on the test split and its answers (None when it cannot score this data)."""
     base = {"version": alias["version"], "onnx_key": alias["model_key"], "sha256": alias["sha256"]}
     champ_cols = ColumnSchema.model_validate(alias["columns"])
     onnx = load_champion(stores, alias, champ_cols)
     why = breaking_changes(champ_cols, schema)
     if why:
-        return ChampionScore(**base, test_score=None, note="; ".join(why))
-    # fed exactly as inference feeds it (its own columns), scored against the champion's own class order
-    return ChampionScore(**base, test_score=score_onnx(onnx, test, champ_cols, metric))
+        return ChampionScore(**base, test_score=None, note="; ".join(why)), None
+    # fed exactly as inference feeds it (its own columns); the classes are the same (else a breaking change)
+    said = answers(onnx, test, champ_cols)
+    return ChampionScore(**base, test_score=metrics.score(metric, test.target, said.labels, said.probabilities,
+                                                          champ_cols.classes)), said
 
 
-def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline,
-                    threshold: float | None) -> ReferenceScore | None:
+def reference_score(stores: Stores, run: RunContext, alias: dict, challenger: OnnxModel) -> ReferenceScore | None:
     """The challenger on the test split of the dataset the champion was validated on, for classifiers
     whose contract the champion shares (see evaluation.decide), and how far that split's inputs
     drifted from this run's training data. Regression is not gated: a level shift of the target is a
@@ -72,9 +99,10 @@ def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline,
                                      f"s3://{stores.artifacts_bucket}/{key} ({exc.response['Error']['Code']})") from None
     profile = stores.get_json(stores.artifacts_bucket, run.dataset.profile_key)["profile"]
     share = drift.input_drift(profile, reference.columns, monitoring.drift_threshold).drifted_share
+    said = answers(challenger, reference, schema)
     return ReferenceScore(
         dataset_version=alias["dataset_version"],
-        challenger_score=float(training.evaluate_pipeline(pipeline, reference, schema, metric, threshold)),
+        challenger_score=metrics.score(metric, reference.target, said.labels, said.probabilities, schema.classes),
         baseline_score=float(metrics.baseline_score(metric, reference.target, reference.target, schema.classes)),
         drifted_feature_share=share,
         applies=reference_gate_applies(share, monitoring.drift_share, reference.n_rows,
@@ -83,26 +111,37 @@ def reference_score(stores: Stores, run: RunContext, alias: dict, pipeline,
 
 
 def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
-    spec, schema = inp.run.spec, inp.run.dataset.columns
-    metric, hib = spec.primary_metric, spec.higher_is_better
-    ranked = rank_trials(inp.trials, hib)
-    best = ranked[0]
-
-    train = load_split(stores, inp.run.dataset, "train")
+    spec, schema, exported = inp.run.spec, inp.run.dataset.columns, inp.export
+    metric, hib, margin = spec.primary_metric, spec.higher_is_better, spec.promotion_margin
+    if not (exported.passed and exported.candidate and exported.onnx_key):
+        return EvaluateResult(metric=metric, higher_is_better=hib, margin=margin,
+                              decision=Decision(promote=False, rule=spec.promotion.rule, reason=exported.reason))
+    challenger = OnnxModel(stores.get_bytes(stores.artifacts_bucket, exported.onnx_key), numeric=schema.numeric,
+                           categorical=schema.categorical, classes=schema.classes, expected_sha256=exported.sha256,
+                           threshold=exported.candidate.threshold)
     test = load_split(stores, inp.run.dataset, "test")
-    pipeline = load_pipeline(stores, best.artifact_key)
-    challenger = float(training.evaluate_pipeline(pipeline, test, schema, metric, best.threshold))
-    baseline = float(metrics.baseline_score(metric, train.target, test.target, schema.classes))
+    said = answers(challenger, test, schema)
+    score = metrics.score(metric, test.target, said.labels, said.probabilities, schema.classes)
+    if not np.isfinite(score):
+        raise ValueError(f"challenger {exported.candidate.candidate_id} scored {score} on the test split")
+    trivial = Prediction(*metrics.baseline_predictions(load_split(stores, inp.run.dataset, "train").target,
+                                                       test.n_rows, schema.classes))
+    baseline = metrics.score(metric, test.target, trivial.labels, trivial.probabilities, schema.classes)
     alias = registry.get_alias(stores.registry, inp.run.model_name)
-    champion = reference = None
+    champion = champion_said = reference = None
     if alias is not None:
-        champion = champion_score(stores, alias, test, schema, metric)
-        reference = reference_score(stores, inp.run, alias, pipeline, best.threshold)
-    if not np.isfinite(challenger):
-        raise ValueError(f"challenger {best.candidate_id} scored {challenger} on the test split")
-
+        champion, champion_said = champion_answers(stores, alias, test, schema, metric)
+        reference = reference_score(stores, inp.run, alias, challenger)
+    incumbent = champion_said if champion_said is not None else trivial
+    interval = paired_improvement(metric, hib, test.target, said, incumbent, schema.classes,
+                                  resamples=spec.promotion.resamples, confidence=spec.promotion.confidence,
+                                  seed=spec.split.seed)
+    decision = decide(metric=metric, higher_is_better=hib, margin=margin, challenger=score, baseline=baseline,
+                      champion=champion, breaking=inp.run.contract.breaking, reference=reference,
+                      rule=spec.promotion.rule, interval=interval)
     return EvaluateResult(
-        metric=metric, higher_is_better=hib, challenger=best, challenger_test_score=challenger,
-        baseline_test_score=baseline, champion=champion, reference=reference, margin=spec.promotion_margin,
-        ranking=ranked,
+        metric=metric, higher_is_better=hib, decision=decision, challenger=exported.candidate,
+        challenger_test_score=score, baseline_test_score=baseline, champion=champion, reference=reference,
+        margin=margin, prediction_profile=prediction_profile(said.labels, said.probabilities, schema.classes,
+                                                             test.target),
     )

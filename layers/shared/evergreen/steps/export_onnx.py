@@ -1,26 +1,23 @@
-"""Export: convert to ONNX with skl2onnx, prove onnxruntime reproduces scikit-learn, and decide on the
-exact artifact that would be served.
+"""Export: convert the best candidates to ONNX with skl2onnx and prove onnxruntime reproduces
+scikit-learn; the first that passes is the artifact Evaluate judges and Promote would serve.
 
-Candidates are tried in ranking order (at most MAX_ATTEMPTS): one whose conversion or parity check
-fails is skipped with its reason and the next is tried, so a broken conversion fails that candidate,
-never the service. With none left, passed=False and the Choice state records a rejection; the
-champion keeps serving. The decision compares the ONNX model's test score with the champion's
-(its served ONNX model on the same split) or, with no comparable champion, with the baseline. The
-exported model's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
-for prediction drift and the estimated quality (evergreen.monitoring.drift).
+Candidates are tried in ranking order (best validation score first, at most MAX_ATTEMPTS): one whose
+conversion or parity check fails is skipped with its reason and the next is tried, so a broken
+conversion fails that candidate, never the service. With none left, passed=False, and Evaluate
+records a rejection; the champion keeps serving.
 
-A binary candidate is judged as it will be served: with its decision threshold (TrialResult.threshold,
-evergreen.thresholds) in the parity check, the test score and the prediction profile alike.
+A binary candidate's parity is checked with its decision threshold (TrialResult.threshold,
+evergreen.thresholds), as it will be served. The ONNX bytes are verified as a model before they are
+stored (OnnxModel refuses custom domains and external data).
 """
 
 from __future__ import annotations
 
 from evergreen import data, export
-from evergreen.contracts import Decision, ExportInput, ExportResult, TrialResult
-from evergreen.evaluation import decide
-from evergreen.monitoring.drift import prediction_profile
+from evergreen.contracts import ExportInput, ExportResult, TrialResult
+from evergreen.evaluation import rank_trials
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel, sha256_hex
-from evergreen.steps.common import load_pipeline, load_split, score_onnx
+from evergreen.steps.common import load_pipeline, load_split
 from evergreen.storage import Stores, export_key
 
 MAX_ATTEMPTS = 3
@@ -43,35 +40,28 @@ def convert(pipeline, candidate: TrialResult, columns, parity_rows) -> tuple[byt
 
 
 def run(inp: ExportInput, stores: Stores) -> ExportResult:
-    columns, ev, spec = inp.run.dataset.columns, inp.evaluation, inp.run.spec
+    columns = inp.run.dataset.columns
+    ranking = rank_trials(inp.trials, inp.run.spec.higher_is_better)
     test = load_split(stores, inp.run.dataset, "test")
     # the test split plus probe rows with missing values and unseen categories: what live traffic will send
-    parity_rows = export.concat_frames(test, export.probe_frame(test, columns))
+    parity_rows = data.concat_frames(test, export.probe_frame(test, columns))
     skipped: list[str] = []
-    for candidate in (ev.ranking or [ev.challenger])[:MAX_ATTEMPTS]:
+    for candidate in ranking[:MAX_ATTEMPTS]:
         onnx_bytes, parity, reason = convert(load_pipeline(stores, candidate.artifact_key), candidate, columns, parity_rows)
         if onnx_bytes is None:
             skipped.append(reason)
             continue
         digest = sha256_hex(onnx_bytes)
         try:
-            model = OnnxModel(onnx_bytes, numeric=columns.numeric, categorical=columns.categorical,
-                              classes=columns.classes, expected_sha256=digest, threshold=candidate.threshold)
+            OnnxModel(onnx_bytes, numeric=columns.numeric, categorical=columns.categorical, classes=columns.classes,
+                      expected_sha256=digest, threshold=candidate.threshold)
         except ModelIntegrityError as exc:
             skipped.append(f"exported graph of {candidate.candidate_id} refused: {exc}")
             continue
         key = export_key(inp.run.model_name, inp.run.run_id)
         stores.put_bytes(stores.artifacts_bucket, key, onnx_bytes)
-        score = score_onnx(model, test, columns, spec.primary_metric)
-        feeds = data.model_inputs(test, columns)
-        outputs = model.run(feeds.get("numeric"), feeds.get("categorical"))
-        baseline = prediction_profile(outputs.labels, outputs.probabilities, columns.classes, test.target)
-        decision = decide(metric=ev.metric, higher_is_better=ev.higher_is_better, margin=ev.margin, challenger=score,
-                          baseline=ev.baseline_test_score, champion=ev.champion,
-                          breaking=inp.run.contract.breaking, reference=ev.reference)
         note = f" (after skipping: {'; '.join(skipped)})" if skipped else ""
-        return ExportResult(passed=True, reason=reason + note, decision=decision, candidate=candidate, onnx_key=key,
-                            sha256=digest, size_bytes=len(onnx_bytes), parity=parity, onnx_test_score=score,
-                            skipped=skipped, prediction_profile=baseline)
-    reason = "no candidate could be exported: " + "; ".join(skipped)
-    return ExportResult(passed=False, reason=reason, decision=Decision(promote=False, reason=reason), skipped=skipped)
+        return ExportResult(passed=True, reason=reason + note, candidate=candidate, onnx_key=key, sha256=digest,
+                            size_bytes=len(onnx_bytes), parity=parity, skipped=skipped, ranking=ranking)
+    return ExportResult(passed=False, reason="no candidate could be exported: " + "; ".join(skipped),
+                        skipped=skipped, ranking=ranking)

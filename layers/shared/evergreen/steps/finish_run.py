@@ -48,8 +48,8 @@ def outcome_reason(inp: FinishInput) -> str:
     state = inp.state
     if inp.outcome in ("failed", "skipped"):
         return error_reason(state.get("error"))
-    export, promotion = state.get("export") or {}, state.get("promotion") or {}
-    decision = (export.get("decision") or {}).get("reason", "")
+    evaluation, promotion = state.get("evaluation") or {}, state.get("promotion") or {}
+    decision = (evaluation.get("decision") or {}).get("reason", "")
     if inp.outcome == "promoted":
         return f"v{promotion.get('version')} promoted: {decision}"
     return f"not promoted: {decision}"
@@ -66,12 +66,14 @@ def summary(state: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, A
         "contract": run.get("contract"),
         "trials": {"total": len(trials), "failed": sum(1 for t in trials if t.get("status") != "ok")},
         "metric": evaluation.get("metric"),
-        "challenger": (evaluation.get("challenger") or {}).get("candidate_id"),
-        "exported": (export.get("candidate") or {}).get("candidate_id"),
+        # the best trial, and the challenger judged: the first of the ranking whose ONNX export passed parity
+        "best_trial": ((export.get("ranking") or [{}])[0]).get("candidate_id"),
+        "challenger": (export.get("candidate") or {}).get("candidate_id"),
         "challenger_test_score": evaluation.get("challenger_test_score"),
         "champion_before": evaluation.get("champion"),
         "baseline_test_score": evaluation.get("baseline_test_score"),
-        "export": {k: export.get(k) for k in ("passed", "reason", "onnx_test_score", "size_bytes", "skipped")},
+        "decision": evaluation.get("decision"),
+        "export": {k: export.get(k) for k in ("passed", "reason", "size_bytes", "skipped")},
         "promotion": state.get("promotion"),
         "leaderboard": tracking.leaderboard(records + unrecorded_trials(trials, records), export.get("candidate"),
                                             export.get("size_bytes")),

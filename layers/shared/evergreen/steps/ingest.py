@@ -14,6 +14,9 @@ Triggers:
 At most one run per model holds it at a time: an upload that finds another run waits (RunInProgress,
 retried by the state machine). Before any training the data is checked against the model's locked data contract
 (evergreen.data_contract): a violation fails the run with a DataError listing every difference.
+A run that decides the contract's columns (the first, or a declared new version) leaves constant,
+ID-like and row-counter columns out of it, judged on the training split, each with a notice
+(evergreen.feature_selection).
 Rows left out (no usable target) go to a quarantine CSV with the reason each. The raw upload is
 never modified; the run record is written first so even a bad upload is tracked. The upload is read
 once (evergreen.csvfile: pandas' C parser, in chunks) and the splits are written once, binary and
@@ -37,6 +40,7 @@ from botocore.exceptions import ClientError
 from evergreen import (
     data,
     data_contract,
+    feature_selection,
     features,
     prediction_log,
     registry,
@@ -53,6 +57,7 @@ from evergreen.errors import ChampionIntegrityError, DataError
 from evergreen.monitoring import alarms, changepoint, quality
 from evergreen.monitoring.profile import profile
 from evergreen.spec import ModelSpec, SpecError, parse_spec
+from evergreen.steps import next_rung
 from evergreen.storage import Stores, dataset_prefix, is_missing, model_from_upload_key, quarantine_key, spec_keys
 from evergreen.triggers import IgnoredUpload, TriggerError, not_data
 
@@ -318,6 +323,12 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
     train, validation, test = data.split_frame(
         frame, spec.split.validation, spec.split.test, spec.split.seed, classification=spec.problem_type == "classification"
     )
+    if plan.previous != plan.version and spec.features.auto_drop:  # this run decides the contract's columns
+        locked = contract.columns.numeric + contract.columns.categorical if contract else []
+        reasons = feature_selection.left_out(train, schema, keep={*spec.features.numeric, *spec.features.categorical, *locked},
+                                             max_categories=spec.data.max_categories, upload_rows=cleaned.report["raw"])
+        plan = data_contract.leaving_out(plan, contract, reasons)
+        schema = plan.schema
 
     arrays = {part: splits.arrays_of(subset, schema) for part, subset in zip(splits.PARTS, (train, validation, test))}
     version = splits.dataset_version(schema, arrays)
@@ -342,15 +353,20 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         spec = search.resolved_spec(spec, schema, shares)
         learned_from.append(f"primary_metric: {spec.primary_metric}, chosen from the data (the spec names none)"
                             + (f"; the rarest class holds {min(shares.values()):.1%} of the training rows" if shares else ""))
-    space = search.candidate_space(spec, train.n_rows, shares)
-    refit = sagemaker_refit.plan(train.n_rows, width, {c.family for c in space}, refit_memory_mb(), spec.compute)
-    if refit.runner == "sagemaker":
-        learned_from.append(f"the winner's fit on all {train.n_rows:,} training rows runs as a SageMaker training "
-                            f"job: {refit.reason}")
-
     report = cleaned.report
     rows_ = {"train": train.n_rows, "validation": validation.n_rows, "test": test.n_rows,
              "raw": report["raw"], "dropped": report["dropped"]}
+    space = search.candidate_space(spec, train.n_rows, shares)
+    folds = spec.search.folds(rows_)
+    if folds:
+        learned_from.append(f"trials are scored by {folds}-fold cross-validation on train + validation "
+                            f"({spec.search.search_rows(rows_):,} rows, at most search.cv_max_rows="
+                            f"{spec.search.cv_max_rows:,}); the winner is fitted on them all")
+    refit_rows = spec.search.search_rows(rows_)
+    refit = sagemaker_refit.plan(refit_rows, width, {c.family for c in space}, refit_memory_mb(), spec.compute)
+    if refit.runner == "sagemaker":
+        learned_from.append(f"the winner's fit on all {refit_rows:,} rows runs as a SageMaker training job: "
+                            f"{refit.reason}")
     return RunContext(
         run_id=inp.run_id,
         model_name=model,
@@ -362,7 +378,8 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
                            rows=rows_, columns=schema, quarantine_key=quarantine),
         contract=ContractInfo(version=plan.version, previous=plan.previous, changes=plan.changes,
                               breaking=plan.breaking, notices=learned_from + notices_of(plan, report, fresh)),
-        search=search.plan(spec, space, train.n_rows, now),
+        # the first rung's configurations go to S3, where TrainRung's Distributed Map reads them
+        search=next_rung.write_rung(stores, model, inp.run_id, search.plan(spec, space, spec.search.search_rows(rows_), now)),
         refit=refit,
     )
 

@@ -33,10 +33,10 @@ def model_card(inp: PromoteInput, version: int) -> dict:
         "metric": ev.metric, "higher_is_better": ev.higher_is_better,
         "threshold": ex.candidate.threshold if ex.candidate else None,  # the decision threshold served (binary)
         "scores": {"validation": ex.candidate.validation_score if ex.candidate else None,
-                   "test_onnx": ex.onnx_test_score, "baseline": ev.baseline_test_score,
+                   "test_onnx": ev.challenger_test_score, "baseline": ev.baseline_test_score,
                    "champion_before": ev.champion.model_dump() if ev.champion else None},
-        "decision": ex.decision.model_dump(), "parity": ex.parity.model_dump() if ex.parity else None,
-        "skipped": ex.skipped, "ranking": [t.model_dump() for t in ev.ranking], "spec": run.spec.model_dump(mode="json"),
+        "decision": ev.decision.model_dump(), "parity": ex.parity.model_dump() if ex.parity else None,
+        "skipped": ex.skipped, "ranking": [t.model_dump() for t in ex.ranking], "spec": run.spec.model_dump(mode="json"),
         "contract": {**run.contract.model_dump(), "key": contract_key(run.model_name, run.contract.version)},
     }
 
@@ -70,8 +70,8 @@ def regression_tolerance(inp: PromoteInput) -> float | None:
         return None
     if spec.monitoring.regression_tolerance is not None:
         return spec.monitoring.regression_tolerance
-    if inp.evaluation.metric in ("mae", "rmse") and inp.export.onnx_test_score:
-        return 2 * inp.export.onnx_test_score
+    if inp.evaluation.metric in ("mae", "rmse") and inp.evaluation.challenger_test_score:
+        return 2 * inp.evaluation.challenger_test_score
     return None
 
 
@@ -91,7 +91,7 @@ def put_alarms(model: str, spec: ModelSpec, cloudwatch: Any = None) -> None:
 
 
 def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
-    if not (inp.export.passed and inp.export.decision.promote and inp.export.candidate and inp.export.sha256):
+    if not (inp.export.passed and inp.evaluation.decision.promote and inp.export.candidate and inp.export.sha256):
         raise ValueError("promote called for a candidate that was not cleared for promotion")
     name, bucket = inp.run.model_name, stores.artifacts_bucket
     version = registry.next_version(stores.registry, name)
@@ -107,15 +107,15 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
         "model_key": key, "sha256": inp.export.sha256, "size_bytes": inp.export.size_bytes,
         "card_key": card, "columns": inp.run.dataset.columns.model_dump(),
         "contract_version": inp.run.contract.version, "contract_key": contract,
-        "primary_metric": inp.evaluation.metric, "test_score": inp.export.onnx_test_score,
+        "primary_metric": inp.evaluation.metric, "test_score": inp.evaluation.challenger_test_score,
         "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version, "test_key": inp.run.dataset.test_key,
         "family": inp.export.candidate.family, "params": inp.export.candidate.params,
         "threshold": inp.export.candidate.threshold,
         "regression_tolerance": regression_tolerance(inp),
         "quality_threshold": spec.monitoring.quality_threshold,
-        "prediction_profile": inp.export.prediction_profile,
+        "prediction_profile": inp.evaluation.prediction_profile,
         "monitoring": spec.monitoring.model_dump(),
-        "decision": inp.export.decision.model_dump(),
+        "decision": inp.evaluation.decision.model_dump(),
     }
     put_alarms(name, spec)  # before the champion moves: a model never serves without its alarms
     previous = inp.evaluation.champion.version if inp.evaluation.champion else None
