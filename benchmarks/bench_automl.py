@@ -34,8 +34,9 @@ Per data set, one after the other, never two at once:
        - the majority-class predictor (balanced accuracy, and the run's metric) on test.
      Scores use evergreen.metrics.score, as the pipeline does.
 Threads: every child runs with OMP/OpenBLAS/MKL threads 1 and EVERGREEN_THREADS=1. The pipeline's Map
-runs up to 4 trials at once (threads of one process) on the machine's cores, so RandomizedSearchCV gets
-the same cores: n_jobs = the machine's CPU count (joblib's processes, one thread each).
+runs up to 4 trials at once; the local stack runs Train, RefitWinner and Export in one worker process
+per core (evergreen.local.lambda_processes), so RandomizedSearchCV gets the same cores: n_jobs = the
+machine's CPU count (joblib's processes, one thread each).
 
 Output: a JSON line per data set, then a markdown table; all rows to build/bench-automl/results.json.
 Acceptance (issue 9): the champion within 0.5 points (accuracy-like) or 2% (RMSE) of RandomizedSearchCV,
@@ -112,7 +113,9 @@ def child_pipeline(args: dict) -> dict:
     from evergreen.local.stack import LocalStack
 
     name, out_dir = args["model"], Path(args["out_dir"])
-    with LocalStack(root=ROOT, stack_name="bench-automl") as stack:
+    # the Map's trials in worker processes, one per core, as Lambda runs each in its own environment
+    with LocalStack(root=ROOT, stack_name="bench-automl", server_port=free_port(),
+                    lambda_processes=os.cpu_count() or 1) as stack:
         s3, bucket = stack.client("s3"), stack.outputs["DataBucketName"]
         s3.put_object(Bucket=bucket, Key=f"specs/{name}.json", Body=json.dumps(args["spec"]).encode())
         body = Path(args["csv"]).read_bytes()
@@ -198,6 +201,14 @@ def child_pipeline(args: dict) -> dict:
             "dataset": (run or {}).get("dataset"), "spec": (run or {}).get("spec"),
             "steps": _steps(stack.invocations), "code": str(Path(sys.modules["evergreen"].__file__).parents[1]),
         }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _steps(invocations) -> dict[str, float]:

@@ -139,7 +139,8 @@ def test_next_rung_reads_the_rungs_trials_from_the_experiments_table(stores):
     assert end.done and end.stopped is None and end.trials == 6 and end.items_key is None and end.candidates == []
     by_id = {t.candidate_id: t for t in end.finalists}
     assert [t.candidate_id for t in end.finalists] == [i["candidate_id"] for i in rung]  # all of them: six trials
-    assert all(by_id[i["candidate_id"]].status == "ok" and by_id[i["candidate_id"]].artifact_key for i in rung[:3])
+    # 900 rows: cross-validated trials, each with its score (and no model: RefitWinner fits the winner's)
+    assert all(by_id[i["candidate_id"]].status == "ok" and by_id[i["candidate_id"]].cv_folds == 5 for i in rung[:3])
     assert by_id[rung[3]["candidate_id"]].error == "ValueError: bad"
     assert by_id[rung[4]["candidate_id"]].error == "Task timed out after 960.00 seconds"
     assert by_id[rung[5]["candidate_id"]].status == "failed"

@@ -296,7 +296,9 @@ def test_trials_fit_on_the_search_sample_and_only_the_winner_is_refit_on_every_r
                      contract=ContractInfo(version=1, previous=None), search=search_state(candidates))
     out = refit_step.run(RefitInput(run=run, trials=trials), stores)
     best = max(trials, key=lambda t: t.validation_score)
-    if not refit:
+    if cv_max_rows:  # a cross-validated trial keeps no model: the winner is always fitted on every row
+        assert {t.artifact_key for t in trials} == {None}
+    elif not refit:
         assert out == trials  # the sample was every row: the winner's artifact is final
         return
     winner = next(t for t in out if t.candidate_id == best.candidate_id)
@@ -332,3 +334,31 @@ def test_a_trial_that_would_start_past_the_budget_is_skipped_and_recorded(stores
     run_records.record_trial(stores.experiments, {"run_id": "r9", "candidate_id": "c001", "gb_seconds": 1.0})
     again = train.run(on_time.model_copy(update={"candidate": candidate.model_copy(update={"candidate_id": "c002"})}), stores)
     assert again.status == "skipped" and "max_gb_seconds is 0.5" in again.error
+
+
+def test_export_fits_a_cross_validated_runner_up_when_the_winner_cannot_be_converted(stores, monkeypatch):
+    """Cross-validated trials keep no model; when the winner's conversion fails, Export fits the next
+    one on train + validation (as RefitWinner fits a winner) and converts that."""
+    from evergreen import export
+    from evergreen.contracts import Candidate, ExportInput, TrainInput
+    from evergreen.steps import export_onnx, train
+
+    dataset = put_splits(stores, 600)
+    candidates = [Candidate(candidate_id=f"c00{i}", family="logistic_regression", params={"C": c})
+                  for i, c in enumerate((0.001, 1.0))]
+    trials = [train.run(TrainInput(run_id="r1", model_name="m", spec=SPEC, dataset=dataset, candidate=c), stores)
+              for c in candidates]
+    best, runner_up = sorted(trials, key=lambda t: -t.validation_score)
+    winner = best.model_copy(update={"artifact_key": "runs/m/r1/refit/pipeline.joblib"})
+    run = RunContext(run_id="r1", model_name="m", trigger="upload", spec=SPEC, dataset=dataset,
+                     contract=ContractInfo(version=1, previous=None), search=search_state(candidates))
+    converted = []
+    real = export.to_onnx
+    monkeypatch.setattr(export, "to_onnx", lambda pipeline, columns: converted.append(pipeline) or real(pipeline, columns))
+    monkeypatch.setattr(export_onnx, "load_pipeline", lambda stores, key: "not a pipeline")  # the winner's
+    result = export_onnx.run(ExportInput(run=run, trials=[winner, runner_up]), stores)
+    assert result.passed and result.candidate.candidate_id == runner_up.candidate_id
+    assert result.skipped and best.candidate_id in result.skipped[0]
+    assert result.candidate.artifact_key == f"runs/m/r1/candidates/{runner_up.candidate_id}/pipeline.joblib"
+    assert result.candidate.trained_rows == 1000  # train + validation
+    assert converted[-1].named_steps["model"].C == runner_up.params["C"]

@@ -1,6 +1,6 @@
 import pytest
 
-from evergreen.contracts import ChampionScore, ReferenceScore, TrialResult
+from evergreen.contracts import ChampionScore, Interval, ReferenceScore, TrialResult
 from evergreen.evaluation import NoViableCandidate, decide, rank_trials
 
 
@@ -98,3 +98,34 @@ def test_drift_switches_the_reference_gate_off_only_on_enough_rows(share, refere
     from evergreen.evaluation import reference_gate_applies
 
     assert reference_gate_applies(share, 0.3, reference_rows, train_rows, min_rows=200) is applies
+
+
+def interval(estimate: float, low: float, high: float) -> Interval:
+    return Interval(estimate=estimate, low=low, high=high, confidence=0.95, resamples=1000, seed=0)
+
+
+@pytest.mark.parametrize("gain,low,margin,expected", [
+    (0.03, 0.012, 0.01, True),     # the whole interval clears the margin
+    (0.03, 0.008, 0.01, False),    # the estimate does, the interval's low end does not
+    (0.01, -0.004, 0.0, False),    # a gain inside the noise: the interval holds zero
+    (0.02, 0.001, 0.0, True),
+])
+def test_the_ci_rule_needs_the_intervals_low_end_above_the_margin(gain, low, margin, expected):
+    d = decide(metric="accuracy", higher_is_better=True, margin=margin, challenger=0.80 + gain, baseline=0.5,
+               champion=champ(0.80), rule="ci", interval=interval(gain, low, gain + 0.02))
+    assert d.promote is expected and d.rule == "ci" and d.interval.low == low
+    assert f"95% interval [{low:+.4f}, {gain + 0.02:+.4f}]" in d.reason  # the reason prints the interval
+    assert "ci rule" in d.reason
+
+
+def test_the_margin_rule_promotes_what_the_ci_rule_calls_noise():
+    noise = interval(0.01, -0.004, 0.024)
+    args = dict(metric="accuracy", higher_is_better=True, margin=0.0, challenger=0.81, baseline=0.5,
+                champion=champ(0.80), interval=noise)
+    assert decide(**args, rule="margin").promote and not decide(**args, rule="ci").promote
+
+
+def test_the_ci_rule_without_an_interval_is_an_error():
+    with pytest.raises(ValueError, match="needs the improvement's interval"):
+        decide(metric="accuracy", higher_is_better=True, margin=0.0, challenger=0.9, baseline=0.5, champion=None,
+               rule="ci")

@@ -11,8 +11,10 @@ trial is scored instead on the rows of both, by ``spec.search.cv_folds``-fold cr
     folds together (evergreen.thresholds.tune): every row is held out exactly once, so the
     threshold is tuned on as many rows as the search has, none of them seen by the model that
     predicted it; each fold is then scored with it;
-  - the trial's artifact: the candidate fitted on all the rows (train + validation), labelling with
-    that threshold. The test split stays out of all of it: Evaluate and Export score on it alone.
+  - no artifact: a trial fits only its folds. The search's winner alone is fitted on all the rows
+    (train + validation) with that threshold, by RefitWinner (training.fit_winner), as scikit-learn's
+    search refits its best; a fit on all rows for every trial would add a sixth fit to each of five.
+    The test split stays out of all of it: Evaluate and Export score on it alone.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def folds_of(frame: Frame, schema: ColumnSchema, folds: int, seed: int) -> list[
 
 def cross_validate(candidate: Candidate, frame: Frame, schema: ColumnSchema, metric: str, folds: int,
                    random_state: int, max_categories: int) -> training.FitResult:
-    """The candidate scored by `folds`-fold cross-validation on `frame` (see module doc), and fitted on
-    all of it. fit_seconds and predict_seconds add up every fold's and the final fit's."""
+    """The candidate scored by `folds`-fold cross-validation on `frame` (see module doc); no pipeline
+    (FitResult.pipeline None). fit_seconds and predict_seconds add up every fold's."""
     splits = folds_of(frame, schema, folds, random_state)
     classification = schema.problem_type == "classification"
     held_out = np.empty((frame.n_rows, len(schema.classes)), dtype=np.float64) if classification else None
@@ -77,11 +79,10 @@ def cross_validate(candidate: Candidate, frame: Frame, schema: ColumnSchema, met
             scores.append(score(metric, y, predictions[test_rows], None, schema.classes))
     predict_seconds += time.perf_counter() - started
 
-    pipeline, seconds = training.fit_pipeline(candidate, frame, schema, random_state, max_categories)
     return training.FitResult(
-        pipeline=pipeline,
+        pipeline=None,
         validation_score=float(np.mean(scores)),
-        fit_seconds=fit_seconds + seconds,
+        fit_seconds=fit_seconds,
         params=training.resolve_params(candidate.family, candidate.params, schema.problem_type),
         threshold=threshold,
         predict_seconds=predict_seconds,

@@ -73,11 +73,15 @@ def trial_id(candidate_id: str, rung: int) -> str:
 def rung_trials(table: Any, run_id: str, rung: int, fields: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The trial records of one rung of a run's search, {trial id: record with `fields` only}: one
     strongly consistent Query (a trial recorded just before its Map ended is seen), filtered by rung."""
-    names = {f"#f{i}": field for i, field in enumerate(dict.fromkeys(["sk", *fields]))}
     items = _items(table, KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with("trial#"),
-                   FilterExpression=Attr("rung").eq(rung), ConsistentRead=True,
-                   ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+                   FilterExpression=Attr("rung").eq(rung), ConsistentRead=True, **_projection(fields))
     return {item.pop("sk").removeprefix("trial#"): item for item in items}
+
+
+def _projection(fields: Iterable[str]) -> dict[str, Any]:
+    """A Query's arguments that read only `fields` of each item (and its sort key)."""
+    names = {f"#f{i}": field for i, field in enumerate(dict.fromkeys(["sk", *fields]))}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
 def rung_crashes(table: Any, run_id: str, rung: int) -> dict[str, str]:
@@ -101,9 +105,11 @@ def trial_gb_seconds(table: Any, run_id: str) -> float:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def run_trials(table: Any, run_id: str) -> list[dict[str, Any]]:
-    """Every trial record of a run (the winner's refit too), in sk order: one Query."""
-    return list(_items(table, KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with("trial#")))
+def run_trials(table: Any, run_id: str, fields: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every trial record of a run (the winner's refit too), in sk order: one Query; with `fields`,
+    only those of each record (and its sk)."""
+    return list(_items(table, KeyConditionExpression=Key("run_id").eq(run_id) & Key("sk").begins_with("trial#"),
+                       **(_projection(fields) if fields is not None else {})))
 
 
 def model_trial_records(table: Any, model: str) -> list[dict[str, Any]]:

@@ -86,7 +86,7 @@ _FORESTS = {"random_forest", "extra_trees"}
 
 @dataclass
 class FitResult:
-    pipeline: Pipeline
+    pipeline: Pipeline | None  # None: a cross-validated trial keeps no model (evergreen.cross_validation)
     validation_score: float | None  # None: a winner fitted on train + validation (fit_winner) has no rows left
     fit_seconds: float
     params: dict[str, Any] = field(default_factory=dict)  # the estimator parameters actually used

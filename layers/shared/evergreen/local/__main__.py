@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a template parameter, e.g. -p MonitorScheduleMinutes=1 (repeatable)")
     up.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the local API key (default: {DEFAULT_API_KEY})")
     up.add_argument("--verbose", action="store_true", help="handlers log at their template level; moto logs too")
+    up.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="worker processes for the compute-bound functions (the Map's trials, refit, export), as "
+                         "Lambda runs each invocation apart; 0: every handler in this process (default: one per core)")
     up.set_defaults(run=cmd_up)
     demo = commands.add_parser("demo", help="run the whole loop once and tell the story (make demo)")
     from evergreen.local import demo as demo_module
@@ -137,7 +141,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalStack(args.root, _parameters(args.parameter), server_port=args.port,
-                    api_key=args.api_key, verbose=args.verbose) as stack:
+                    api_key=args.api_key, verbose=args.verbose, lambda_processes=args.workers) as stack:
         server = serve_api(stack, args.api_port)
         ticker = threading.Thread(target=_tick_forever, args=(stack, args.tick_interval, stop), daemon=True)
         ticker.start()

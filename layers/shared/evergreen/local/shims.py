@@ -136,6 +136,49 @@ def restore_env(saved: dict[str, str | None]) -> None:
     saved.clear()
 
 
+def load_handler(spec: FunctionSpec) -> tuple[str, Callable[[Any, Any], Any]]:
+    """(module name, handler) of a function: its module imported from its code directory under a
+    name of its own (two functions' app.py never collide), with the directory on sys.path while it
+    imports (sibling modules of app.py, as in /var/task)."""
+    module_path, attr = spec.handler.rsplit(".", 1)
+    relative = module_path.replace(".", "/")
+    file = spec.code_dir / f"{relative}.py"
+    if not file.exists():
+        file = spec.code_dir / relative / "__init__.py"
+    module_name = f"_evergreen_local_{spec.logical_id}_{relative.replace('/', '_')}"
+    module_spec = importlib.util.spec_from_file_location(module_name, file)
+    if module_spec is None or module_spec.loader is None or not file.exists():
+        raise ImportError(f"{spec.logical_id}: no module for handler {spec.handler} in {spec.code_dir}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(spec.code_dir))
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(module_name, None)
+        if isinstance(exc, ImportError):
+            raise LambdaRuntimeError("Runtime.ImportModuleError", f"Unable to import module '{module_path}': {exc}") from exc
+        raise
+    finally:
+        sys.path.remove(str(spec.code_dir))
+    return module_name, getattr(module, attr)
+
+
+def invoke_handler(handler: Callable[[], Callable[[Any, Any], Any]], context: LambdaContext,
+                   event: Any) -> tuple[bool, Any]:
+    """Call the handler `handler()` returns as the runtime does: ``(True, result)``, or ``(False, the
+    runtime's error payload)`` for an import error, an exception or a result JSON cannot hold."""
+    try:
+        result = handler()(event, context)
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            raise LambdaRuntimeError("Runtime.MarshalError", f"Unable to marshal response: {exc}") from None
+        return True, result
+    except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
+        return False, lambda_error(exc, context.aws_request_id)
+
+
 class InProcessLambda(_Patch):
     """Run the real handler when moto invokes a Lambda function.
 
@@ -150,13 +193,18 @@ class InProcessLambda(_Patch):
     Map iterations run in threads sharing ``os.environ``, so the union of every
     function's Environment is applied once (``env_overrides`` win); two
     functions disagreeing on a variable is an ``EnvironmentConflict``.
+
+    ``processes`` (evergreen.local.lambda_processes) runs the functions it names in
+    worker processes instead: a Map's trials then use every core, as concurrent
+    Lambda invocations each get their own execution environment.
     """
 
     name = "invoke"
 
     def __init__(self, functions: Mapping[str, FunctionSpec], lambda_client: Any,
-                 env_overrides: Mapping[str, str] | None = None):
+                 env_overrides: Mapping[str, str] | None = None, processes: Any = None):
         super().__init__()
+        self.processes = processes  # evergreen.local.lambda_processes.LambdaProcesses; None: every call here
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
         self.owner = LambdaSimpleBackend
@@ -237,50 +285,24 @@ class InProcessLambda(_Patch):
         with self._import_lock:
             if function_name in self._handlers:
                 return self._handlers[function_name]
-            spec = self.functions[function_name]
-            module_path, attr = spec.handler.rsplit(".", 1)
-            relative = module_path.replace(".", "/")
-            file = spec.code_dir / f"{relative}.py"
-            if not file.exists():
-                file = spec.code_dir / relative / "__init__.py"
-            module_name = f"_evergreen_local_{spec.logical_id}_{relative.replace('/', '_')}"
-            module_spec = importlib.util.spec_from_file_location(module_name, file)
-            if module_spec is None or module_spec.loader is None or not file.exists():
-                raise ImportError(f"{spec.logical_id}: no module for handler {spec.handler} in {spec.code_dir}")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
+            module_name, handler = load_handler(self.functions[function_name])
             self._modules.append(module_name)
-            sys.path.insert(0, str(spec.code_dir))  # sibling modules of app.py, as in /var/task
-            try:
-                module_spec.loader.exec_module(module)
-            except BaseException as exc:
-                sys.modules.pop(module_name, None)
-                if isinstance(exc, ImportError):
-                    raise LambdaRuntimeError("Runtime.ImportModuleError",
-                                        f"Unable to import module '{module_path}': {exc}") from exc
-                raise
-            finally:
-                sys.path.remove(str(spec.code_dir))
-            handler = self._handlers[function_name] = getattr(module, attr)
+            self._handlers[function_name] = handler
             return handler
 
     def call(self, function_name: str, event: Any) -> tuple[bool, Any]:
-        """Run one invocation; ``(ok, result or error payload)``. Records it."""
+        """Run one invocation, here or in a worker process (``processes``); ``(ok, result or error
+        payload)``. Records it."""
         spec = self.functions[function_name]
         config = self._configs[function_name]
         request_id = str(uuid.uuid4())
-        context = LambdaContext(function_name, config["FunctionArn"], config.get("MemorySize", 128),
-                                config.get("Timeout", 3), request_id)
+        context = (function_name, config["FunctionArn"], config.get("MemorySize", 128), config.get("Timeout", 3),
+                   request_id)
         started, clock = time.time(), time.perf_counter()
-        try:
-            result: Any = self.handler_for(function_name)(event, context)
-            try:
-                json.dumps(result)
-            except (TypeError, ValueError) as exc:
-                raise LambdaRuntimeError("Runtime.MarshalError", f"Unable to marshal response: {exc}") from None
-            ok = True
-        except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
-            result, ok = lambda_error(exc, request_id), False
+        if self.processes is not None and spec.logical_id in self.processes.functions:
+            ok, result = self.processes.call(spec, context, event)
+        else:
+            ok, result = invoke_handler(lambda: self.handler_for(function_name), LambdaContext(*context), event)
         record = Invocation(spec.logical_id, function_name, request_id, started, time.perf_counter() - clock,
                             None if ok else result["errorType"], None if ok else result["errorMessage"])
         with self._record_lock:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evergreen.local import shims
+from evergreen.local.lambda_processes import DEFAULT_FUNCTIONS, LambdaProcesses
 from evergreen.local.sagemaker import LocalTrainingJobs
 from evergreen.local.template import Dropped, Prepared, load_template, prepare_for_moto, translate
 
@@ -45,7 +46,13 @@ class LocalStack:
     def __init__(self, root: Path | str = ".", parameters: dict[str, Any] | None = None,
                  server_port: int | None = None, region: str = "us-east-1", *,
                  template: str = "template.yaml", stack_name: str = "evergreen-local",
-                 api_key: str = DEFAULT_API_KEY, verbose: bool = False):
+                 api_key: str = DEFAULT_API_KEY, verbose: bool = False, lambda_processes: int = 0):
+        """`lambda_processes`: run the Map's trials (lambda_processes.DEFAULT_FUNCTIONS) in that many
+        worker processes, which reach moto through the server on `server_port`; 0: every handler
+        runs in this process (tests patch them there)."""
+        if lambda_processes and not server_port:
+            raise ValueError("lambda_processes needs server_port: the workers reach moto over HTTP")
+        self.lambda_processes = lambda_processes
         self.root = Path(root).resolve()
         self.parameters = {k: str(v) for k, v in (parameters or {}).items()}
         self.server_port = server_port
@@ -62,6 +69,7 @@ class LocalStack:
         self._mock: Any = None
         self._resolve: Any = None
         self._server: Any = None
+        self._processes: LambdaProcesses | None = None
         self._session: Any = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -166,6 +174,11 @@ class LocalStack:
         for patch in (self.lambdas, self.events, shims.DefaultExecutionName(), LocalTrainingJobs()):
             patch.install()
             self._patches.append(patch)
+        if self.lambda_processes:  # after install: the workers start with the handlers' environment
+            self._processes = LambdaProcesses(
+                DEFAULT_FUNCTIONS, {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.server_port}"},
+                self.lambda_processes)
+            self.lambdas.processes = self._processes
         self.alarm_evaluator = shims.AlarmEvaluator(self.client("cloudwatch"), self.client("events"))
         self.schedules = shims.ScheduledRules(self.client("events"), self.client("lambda"))
         self.schedules.rules()  # an unsupported schedule (cron) is an error now, not at the first tick
@@ -204,6 +217,9 @@ class LocalStack:
         try:
             if self._mock is not None:
                 self._stop_running_executions()
+            if self._processes is not None:
+                self._processes.close()
+                self._processes = None
             for patch in reversed(self._patches):
                 patch.uninstall()
             self._patches.clear()

@@ -6,6 +6,9 @@ conversion or parity check fails is skipped with its reason and the next is trie
 conversion fails that candidate, never the service. With none left, passed=False, and Evaluate
 records a rejection; the champion keeps serving.
 
+A runner-up with no model (a cross-validated trial keeps none: only the winner is fitted on all the
+rows, by RefitWinner) is fitted here the same way before it is tried (training.fit_winner).
+
 A binary candidate's parity is checked with its decision threshold (TrialResult.threshold,
 evergreen.thresholds), as it will be served. The ONNX bytes are verified as a model before they are
 stored (OnnxModel refuses custom domains and external data).
@@ -13,12 +16,12 @@ stored (OnnxModel refuses custom domains and external data).
 
 from __future__ import annotations
 
-from evergreen import data, export
-from evergreen.contracts import ExportInput, ExportResult, TrialResult
+from evergreen import data, export, training
+from evergreen.contracts import Candidate, ExportInput, ExportResult, RunContext, TrialResult
 from evergreen.evaluation import rank_trials
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel, sha256_hex
-from evergreen.steps.common import load_pipeline, load_split
-from evergreen.storage import Stores, export_key
+from evergreen.steps.common import dump_pipeline, load_pipeline, load_split
+from evergreen.storage import Stores, candidate_key, export_key
 
 MAX_ATTEMPTS = 3
 
@@ -39,6 +42,22 @@ def convert(pipeline, candidate: TrialResult, columns, parity_rows) -> tuple[byt
                                 f"values and unseen categories (max abs diff {parity.max_abs_diff:.3g})")
 
 
+def fitted(stores: Stores, run: RunContext, candidate: TrialResult) -> tuple[object, TrialResult]:
+    """(the candidate's fitted pipeline, the candidate naming its artifact): its trial's model, or for
+    a cross-validated runner-up, which kept none, a fit on all the search's rows (stored)."""
+    if candidate.artifact_key is not None:
+        return load_pipeline(stores, candidate.artifact_key), candidate
+    spec, dataset = run.spec, run.dataset
+    fit = training.fit_winner(Candidate(candidate_id=candidate.candidate_id, family=candidate.family,
+                                        params=candidate.params),
+                              load_split(stores, dataset, "train"), load_split(stores, dataset, "validation"),
+                              dataset.columns, spec.primary_metric, spec.split.seed, spec.data.max_categories,
+                              cross_validated=True, threshold=candidate.threshold)
+    key = candidate_key(run.model_name, run.run_id, candidate.candidate_id)
+    stores.put_bytes(stores.artifacts_bucket, key, dump_pipeline(fit.pipeline))
+    return fit.pipeline, candidate.model_copy(update={"artifact_key": key, "trained_rows": fit.training_rows})
+
+
 def run(inp: ExportInput, stores: Stores) -> ExportResult:
     columns = inp.run.dataset.columns
     ranking = rank_trials(inp.trials, inp.run.spec.higher_is_better)
@@ -47,7 +66,8 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
     parity_rows = data.concat_frames(test, export.probe_frame(test, columns))
     skipped: list[str] = []
     for candidate in ranking[:MAX_ATTEMPTS]:
-        onnx_bytes, parity, reason = convert(load_pipeline(stores, candidate.artifact_key), candidate, columns, parity_rows)
+        pipeline, candidate = fitted(stores, inp.run, candidate)
+        onnx_bytes, parity, reason = convert(pipeline, candidate, columns, parity_rows)
         if onnx_bytes is None:
             skipped.append(reason)
             continue

@@ -88,20 +88,25 @@ def unrecorded_trials(trials: list[dict[str, Any]], records: list[dict[str, Any]
 
 
 def record_onnx_size(stores: Stores, run_id: str, state: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """The exported model's size, on the record of the trial (or refit) whose artifact was converted."""
+    """The exported model's size, on the record of the trial (or refit) whose model was converted: the
+    one with its artifact, else (a cross-validated trial keeps none) the trial itself."""
     export = state.get("export") or {}
-    artifact, size = (export.get("candidate") or {}).get("artifact_key"), export.get("size_bytes")
-    if artifact is None or size is None:
+    candidate, size = export.get("candidate") or {}, export.get("size_bytes")
+    if not candidate or size is None:
         return
-    for record in records:
-        if record.get("artifact_key") == artifact:
-            run_records.record_onnx_size(stores.experiments, run_id, tracking.trial_id_of(record), size)
+    artifact = candidate.get("artifact_key")
+    matches = [r for r in records if artifact is not None and r.get("artifact_key") == artifact] or [
+        r for r in records if r["candidate_id"] == candidate.get("candidate_id")
+        and r.get("rung", 0) == candidate.get("rung", 0)]
+    for record in matches:
+        run_records.record_onnx_size(stores.experiments, run_id, tracking.trial_id_of(record), size)
 
 
 def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = None) -> FinishResult:
     model = model_name_of(inp.state)
     reason = outcome_reason(inp)
-    records = run_records.run_trials(stores.experiments, inp.run_id)
+    # what the leaderboard and the ONNX size need: not each trial's input and traceback
+    records = run_records.run_trials(stores.experiments, inp.run_id, [*tracking.TRIAL_FIELDS, "artifact_key"])
     record_onnx_size(stores, inp.run_id, inp.state, records)
     run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model, summary(inp.state, records))
     if model:

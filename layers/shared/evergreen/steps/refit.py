@@ -1,7 +1,8 @@
 """RefitWinner: fit the best trial's configuration on every row the search draws from.
 
 The trials were fitted on the search sample (evergreen.steps.train); ranking stays theirs. When the
-sample was all the rows, the winner's artifact is already the final one and nothing is fitted.
+sample was all the rows and the winner kept its model, that artifact is the final one and nothing is
+fitted.
 Otherwise the winner is fitted again on every row, recorded as a trial of its own
 ("<candidate id>-refit"), and takes the winner's place in the trials Evaluate receives.
 
@@ -12,9 +13,8 @@ Which rows, and the decision threshold of a binary winner:
     other counts, a linear model moves its intercept). Validation stays out of the fit so that it
     can tune the threshold on rows the model never saw; next to the training split it adds few rows;
   - under cross-validation (small data, spec.search.folds): train + validation, keeping the trial's
-    threshold, tuned on out-of-fold probabilities of fits on (k-1)/k of these rows. Usually nothing
-    is fitted here at all: the last rung's sample is all of them, and its trials' artifacts are
-    fitted on them (evergreen.cross_validation); a search its budget stopped early is refit here.
+    threshold, tuned on out-of-fold probabilities of fits on (k-1)/k of these rows. A cross-validated
+    trial keeps no model (evergreen.cross_validation), so the winner is always fitted here.
 
 The fit runs here (``run``, in RefitFunction) or, when ingest planned it beyond Lambda's memory
 (RunContext.refit), in a SageMaker training job: ``prepare_sagemaker`` ships the program and returns
@@ -43,7 +43,7 @@ def run(inp: RefitInput, stores: Stores, memory_mb: int | None = None) -> list[T
     started = time.perf_counter()
     spec, dataset = inp.run.spec, inp.run.dataset
     best = rank_trials(inp.trials, spec.higher_is_better)[0]
-    if best.trained_rows is None or best.trained_rows >= spec.search.search_rows(dataset.rows):
+    if best.artifact_key is not None and best.trained_rows >= spec.search.search_rows(dataset.rows):
         return inp.trials
     candidate = Candidate(candidate_id=best.candidate_id, family=best.family, params=best.params)
     fit = training.fit_winner(candidate, load_split(stores, dataset, "train"), load_split(stores, dataset, "validation"),

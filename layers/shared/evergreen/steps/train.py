@@ -75,8 +75,10 @@ def run(inp: TrainInput, stores: Stores, memory_mb: int | None = None) -> TrialR
         _record(stores, inp, trial, traceback.format_exc(limit=5))
         return trial
 
-    key = candidate_key(inp.model_name, inp.run_id, trial_id(inp))
-    stores.put_bytes(stores.artifacts_bucket, key, dump_pipeline(fit.pipeline))
+    key = None
+    if fit.pipeline is not None:  # a cross-validated trial keeps none: RefitWinner fits the winner
+        key = candidate_key(inp.model_name, inp.run_id, trial_id(inp))
+        stores.put_bytes(stores.artifacts_bucket, key, dump_pipeline(fit.pipeline))
     trial = TrialResult(**base, status="ok", validation_score=fit.validation_score, cv_std=fit.cv_std,
                         cv_folds=fit.cv_folds, fit_seconds=round(fit.fit_seconds, 4), artifact_key=key,
                         trained_rows=fit.training_rows, threshold=fit.threshold,
