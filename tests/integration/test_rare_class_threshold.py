@@ -57,8 +57,10 @@ def test_the_trial_records_a_tuned_threshold_and_the_champion_carries_it(trained
     assert execution["status"] == "SUCCEEDED"
     records = records_of(stack, execution["name"])
     assert records["run"]["status"] == "PROMOTED"
-    [trial] = [r for sk, r in records.items() if sk.startswith("trial#")]
+    [trial] = [r for sk, r in records.items() if sk.startswith("trial#") and not sk.endswith("-refit")]
     assert 0 < trial["threshold"] < 0.5
+    # cross-validated (3,000 rows): the winner is fitted on train + validation and keeps that threshold
+    assert records[f"trial#{trial['candidate_id']}-refit"]["threshold"] == trial["threshold"]
 
     alias = registry.get_alias(table(stack, "RegistryTableName"), "fraud")
     version = registry.get_version(table(stack, "RegistryTableName"), "fraud", alias["version"])
