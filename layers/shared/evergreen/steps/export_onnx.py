@@ -16,10 +16,11 @@ stored (OnnxModel refuses custom domains and external data).
 
 from __future__ import annotations
 
-from evergreen import data, export, training
-from evergreen.contracts import Candidate, ExportInput, ExportResult, RunContext, TrialResult
+from evergreen import data, export
+from evergreen.contracts import ExportInput, ExportResult, RunContext, TrialResult
 from evergreen.evaluation import rank_trials
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel, sha256_hex
+from evergreen.steps import refit
 from evergreen.steps.common import dump_pipeline, load_pipeline, load_split
 from evergreen.storage import Stores, candidate_key, export_key
 
@@ -47,12 +48,7 @@ def fitted(stores: Stores, run: RunContext, candidate: TrialResult) -> tuple[obj
     a cross-validated runner-up, which kept none, a fit on all the search's rows (stored)."""
     if candidate.artifact_key is not None:
         return load_pipeline(stores, candidate.artifact_key), candidate
-    spec, dataset = run.spec, run.dataset
-    fit = training.fit_winner(Candidate(candidate_id=candidate.candidate_id, family=candidate.family,
-                                        params=candidate.params),
-                              load_split(stores, dataset, "train"), load_split(stores, dataset, "validation"),
-                              dataset.columns, spec.primary_metric, spec.split.seed, spec.data.max_categories,
-                              cross_validated=True, threshold=candidate.threshold)
+    fit = refit.fit_on_search_rows(stores, run, candidate)
     key = candidate_key(run.model_name, run.run_id, candidate.candidate_id)
     stores.put_bytes(stores.artifacts_bucket, key, dump_pipeline(fit.pipeline))
     return fit.pipeline, candidate.model_copy(update={"artifact_key": key, "trained_rows": fit.training_rows})

@@ -2,8 +2,7 @@
 
 The trials were fitted on the search sample (evergreen.steps.train); ranking stays theirs. When the
 sample was all the rows and the winner kept its model, that artifact is the final one and nothing is
-fitted.
-Otherwise the winner is fitted again on every row, recorded as a trial of its own
+fitted. Otherwise the winner is fitted again on every row, recorded as a trial of its own
 ("<candidate id>-refit"), and takes the winner's place in the trials Evaluate receives.
 
 Which rows, and the decision threshold of a binary winner:
@@ -31,7 +30,7 @@ import time
 from typing import Any
 
 from evergreen import run_records, sagemaker_refit, tracking, training
-from evergreen.contracts import Candidate, RefitInput, SageMakerRefitInput, TrialResult
+from evergreen.contracts import Candidate, RefitInput, RunContext, SageMakerRefitInput, TrialResult
 from evergreen.evaluation import rank_trials
 from evergreen.steps.common import dump_pipeline, load_split
 from evergreen.storage import Stores, refit_key, sagemaker_code_key, sagemaker_output_prefix
@@ -45,13 +44,20 @@ def run(inp: RefitInput, stores: Stores, memory_mb: int | None = None) -> list[T
     best = rank_trials(inp.trials, spec.higher_is_better)[0]
     if best.artifact_key is not None and best.trained_rows >= spec.search.search_rows(dataset.rows):
         return inp.trials
-    candidate = Candidate(candidate_id=best.candidate_id, family=best.family, params=best.params)
-    fit = training.fit_winner(candidate, load_split(stores, dataset, "train"), load_split(stores, dataset, "validation"),
-                              dataset.columns, spec.primary_metric, spec.split.seed, spec.data.max_categories,
-                              cross_validated=bool(spec.search.folds(dataset.rows)), threshold=best.threshold)
+    fit = fit_on_search_rows(stores, inp.run, best)
     return _take_refit(inp, stores, best, dump_pipeline(fit.pipeline), fit.training_rows, fit.validation_score,
                        fit.fit_seconds, fit.threshold,
                        gb_seconds=tracking.gb_seconds(time.perf_counter() - started, memory_mb))
+
+
+def fit_on_search_rows(stores: Stores, run: RunContext, trial: TrialResult) -> training.FitResult:
+    """`trial`'s configuration fitted on every row its search drew from (training.fit_winner): the
+    winner here, a runner-up Export falls back to (cross-validated trials keep no model)."""
+    spec, dataset = run.spec, run.dataset
+    return training.fit_winner(Candidate(candidate_id=trial.candidate_id, family=trial.family, params=trial.params),
+                               load_split(stores, dataset, "train"), load_split(stores, dataset, "validation"),
+                               dataset.columns, spec.primary_metric, spec.split.seed, spec.data.max_categories,
+                               cross_validated=bool(spec.search.folds(dataset.rows)), threshold=trial.threshold)
 
 
 def _take_refit(inp: RefitInput, stores: Stores, best: TrialResult, pipeline: bytes, rows: int,
@@ -66,7 +72,8 @@ def _take_refit(inp: RefitInput, stores: Stores, best: TrialResult, pipeline: by
                                     "gb_seconds": gb_seconds})
     run_records.record_trial(stores.experiments, {
         "run_id": inp.run.run_id, "model_name": inp.run.model_name, "dataset_version": inp.run.dataset.version,
-        "seed": inp.run.spec.split.seed, "versions": tracking.versions(), **refit.model_dump(mode="json"), "candidate_id": f"{best.candidate_id}-refit", "fitted_by": where})
+        "seed": inp.run.spec.split.seed, "versions": tracking.versions(), **refit.model_dump(mode="json"),
+        "candidate_id": f"{best.candidate_id}-refit", "fitted_by": where})
     return [refit if t.candidate_id == best.candidate_id else t for t in inp.trials]
 
 

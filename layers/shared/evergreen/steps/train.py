@@ -1,5 +1,5 @@
 """Train: fit one candidate configuration on its rung's sample, score it, record the trial, keep the
-artifact. The sample (a stratified sample of the training split, the same rows for every trial of a
+artifact (a cross-validated trial keeps none: see evergreen.cross_validation). The sample (a stratified sample of the training split, the same rows for every trial of a
 rung: the last rung's is spec.search.sample_rows) bounds a trial's time and memory; RefitWinner fits
 the winner on all of it. Scored on the validation split; on small data (spec.search.folds) by k-fold
 cross-validation on train + validation instead, the sample then drawn from both
