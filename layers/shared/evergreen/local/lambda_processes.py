@@ -2,8 +2,8 @@
 
 Lambda gives each concurrent invocation an execution environment of its own, so a Map of trials
 fits on as many CPUs as it has iterations. In one Python process the iterations moto runs in
-threads share one interpreter lock: measured on this repository's breast_cancer search (64 trials,
-5-fold cross-validation, 2 cores), 1, 2 and 4 threads took 36.8, 34.4 and 40.9 s. Here a pool of
+threads share one interpreter lock, and scikit-learn's fits of small data hold it most of the time:
+more threads than one bought nothing (benchmarks/bench_automl.py times the pipeline this way). Here a pool of
 spawned worker processes (warm, like Lambda's environments, one per core by default) runs the
 invocations of the functions named; each worker reaches the stack's moto server over HTTP
 (AWS_ENDPOINT_URL), as a deployed function reaches AWS.
