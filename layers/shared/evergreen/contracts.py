@@ -210,10 +210,32 @@ class Interval(_Model):
                 f"({self.resamples} paired bootstrap resamples, seed {self.seed})")
 
 
+class SliceScore(_Model):
+    """The primary metric of both models on one slice of the test rows (evergreen.slices)."""
+
+    column: str
+    slice: str  # a category, "(missing)", or a numeric bucket "[low, high)"
+    rows: int
+    challenger: float | None  # None: the metric is not defined on these rows
+    champion: float | None = None  # None: no champion, or it cannot score this data
+
+
+class FairnessReport(_Model):
+    """A binary classifier's answers per group of a sensitive column (evergreen.slices.fairness)."""
+
+    column: str
+    positive_class: str
+    groups: dict[str, dict[str, Any]]  # name -> rows, positives, selection_rate, true_positive_rate
+    min_rows: int  # groups with fewer rows are shown, not counted in the differences
+    demographic_parity_difference: float | None
+    equal_opportunity_difference: float | None
+
+
 class Decision(_Model):
     promote: bool
     reason: str
     rule: Literal["ci", "margin"] = "margin"  # spec.promotion.rule the decision applied
+    blocked_by: list[str] = Field(default_factory=list)  # the gates that refused the challenger, each with its numbers
     interval: Interval | None = None  # the improvement over the incumbent (champion or baseline) and its interval
 
 
@@ -252,6 +274,7 @@ class ExportResult(_Model):
     sha256: str | None = None
     size_bytes: int | None = None
     parity: ParityReport | None = None
+    p50_ms: float | None = None  # the ONNX model's median time to answer one row (export.single_row_p50_ms)
     ranking: list[TrialResult] = Field(default_factory=list)  # successful trials, best validation score first
 
 
@@ -273,6 +296,9 @@ class EvaluateResult(_Model):
     champion: ChampionScore | None = None
     reference: ReferenceScore | None = None  # the plausibility gate's evidence (None: not applicable)
     margin: float
+    slices: list[SliceScore] = Field(default_factory=list)  # spec.promotion.slices, both models per slice
+    fairness: list[FairnessReport] = Field(default_factory=list)  # spec.promotion.sensitive, the challenger
+    calibration: dict[str, Any] | None = None  # classifiers: metrics.calibration of the challenger on the test split
     # the challenger's outputs on the test split, the monitor's baseline (monitoring.drift.prediction_profile)
     prediction_profile: dict[str, Any] | None = None
 

@@ -39,7 +39,7 @@ def improvement(challenger: float, incumbent: float, higher_is_better: bool) -> 
 
 def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: float, baseline: float,
            champion: ChampionScore | None, breaking: bool = False, reference: ReferenceScore | None = None,
-           rule: str = "margin", interval: Interval | None = None) -> Decision:
+           rule: str = "margin", interval: Interval | None = None, blocks: list[str] | None = None) -> Decision:
     """Promote only when better than the incumbent: the champion on the same test split; the trivial
     baseline only with no champion yet, or for a breaking contract change the spec declares
     (`breaking`); a champion that cannot score the data is never replaced otherwise.
@@ -49,7 +49,9 @@ def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: fl
     Plausibility: a challenger that is no better than the trivial baseline on the champion's own
     test split (`reference`) learned labels that contradict the champion's data (a flipped or wrong
     label column wins on its own test split): it is never promoted, unless the inputs moved on from
-    that split (`reference.applies` False: a covariate shift, which the old split cannot judge)."""
+    that split (`reference.applies` False: a covariate shift, which the old split cannot judge).
+    Gates: a challenger that would be promoted is not when a gate refused it (`blocks`: the slice,
+    fairness and sanity gates' reasons, each with its numbers)."""
     if rule == "ci" and interval is None:
         raise ValueError("the ci rule needs the improvement's interval")
     if reference is not None and reference.applies and improvement(reference.challenger_score, reference.baseline_score, higher_is_better) <= 0:
@@ -78,6 +80,9 @@ def decide(*, metric: str, higher_is_better: bool, margin: float, challenger: fl
         bar = f"the improvement must reach the margin {margin:g}"
         evidence = f"difference {gain:+.4f}"
     relation = "beats" if verdict else "does not beat"
-    return Decision(promote=verdict, rule=rule, interval=interval, reason=(
+    blocks = list(blocks or [])
+    outcome = "promoted" if verdict and not blocks else "not promoted"
+    gates = f"; blocked by the gates: {'; '.join(blocks)}" if blocks else ""
+    return Decision(promote=verdict and not blocks, rule=rule, interval=interval, blocked_by=blocks, reason=(
         f"{context}challenger {metric} {challenger:.4f} {relation} {name} {incumbent:.4f} on the same test split: "
-        f"{'promoted' if verdict else 'not promoted'} ({rule} rule: {bar}; {evidence})"))
+        f"{outcome} ({rule} rule: {bar}; {evidence}){gates}"))

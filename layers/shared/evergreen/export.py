@@ -28,6 +28,7 @@ Parity gate (``check_parity``), run on the data given (the test split, ideally w
 from __future__ import annotations
 
 import json
+import time
 import warnings
 
 import numpy as np
@@ -87,6 +88,24 @@ def onnx_schema(onnx_bytes: bytes) -> ColumnSchema | None:
         if entry.key == SCHEMA_METADATA_KEY:
             return ColumnSchema.model_validate(json.loads(entry.value))
     return None
+
+
+def single_row_p50_ms(model: OnnxModel, frame: Frame, schema: ColumnSchema, rows: int = 200) -> float:
+    """The median time, in ms, `model` takes to answer one row, over the first `rows` rows of `frame`
+    sent one at a time after a warm-up call, as inference answers a single-record request."""
+    feeds = model_inputs(frame.take(np.arange(min(rows, frame.n_rows))), schema)
+    numeric, categorical = feeds.get("numeric"), feeds.get("categorical")
+
+    def one(i: int) -> None:
+        model.run(None if numeric is None else numeric[i:i + 1], None if categorical is None else categorical[i:i + 1])
+
+    one(0)
+    times = []
+    for i in range(min(rows, frame.n_rows)):
+        started = time.perf_counter()
+        one(i)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000)
 
 
 def probe_frame(frame: Frame, schema: ColumnSchema, seed: int = 0, rows: int = 200) -> Frame:

@@ -91,6 +91,33 @@ def baseline_score(
     return score(metric, y_test, labels, proba, None if regression else [str(c) for c in classes])
 
 
+def calibration(y_true: np.ndarray | Sequence, probabilities: np.ndarray, classes: Sequence[str],
+                bins: int = 10) -> dict:
+    """A classifier's expected calibration error and its reliability curve on the rows of `y_true`.
+    Confidence: a binary classifier's probability of the second class (the positive one), else the
+    top class's probability; the rows go into `bins` equal-width bins of it, and each bin keeps its
+    rows, mean confidence and observed frequency (binary: the share that is positive; else the share
+    whose top class is right). ECE = the sum over bins of rows/n x |frequency - confidence|."""
+    y = np.asarray(y_true).astype(str)
+    cls = np.array([str(c) for c in classes], dtype=object)
+    proba = np.asarray(probabilities, dtype=np.float64)
+    if len(cls) == 2:
+        confidence, hit, of = proba[:, 1], y == cls[1], f"P({cls[1]})"
+    else:
+        confidence, hit, of = proba.max(axis=1), y == cls[proba.argmax(axis=1)].astype(str), "top class"
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    curve, ece = [], 0.0
+    for b in range(bins):
+        rows = index == b
+        if not rows.any():
+            continue
+        mean_confidence, frequency = float(confidence[rows].mean()), float(hit[rows].mean())
+        ece += rows.sum() / y.size * abs(frequency - mean_confidence)
+        curve.append({"low": b / bins, "high": (b + 1) / bins, "rows": int(rows.sum()),
+                      "confidence": mean_confidence, "frequency": frequency})
+    return {"of": of, "expected_calibration_error": float(ece), "bins": curve}
+
+
 def _same_length(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"y_true has {a.shape[0]} values, predictions {b.shape[0]}")

@@ -256,6 +256,23 @@ class PromotionSpec(_Strict):
     rule: Literal["ci", "margin"] = "ci"
     confidence: float = Field(0.95, ge=0.5, le=0.999)
     resamples: int = Field(1000, ge=100, le=10_000)
+    # slices (evergreen.slices): feature columns whose groups are scored apart; a numeric one is cut
+    # into slice_buckets quantile buckets of the training split. A slice of at least min_slice_rows test
+    # rows on which the challenger is worse than the champion by more than slice_tolerance (in the
+    # primary metric's units) blocks the promotion
+    slices: list[str] = Field(default_factory=list)
+    slice_buckets: int = Field(4, ge=2, le=20)
+    min_slice_rows: int = Field(30, ge=1)
+    slice_tolerance: float = Field(0.05, ge=0)
+    # fairness (binary classifiers): the groups of these feature columns get selection and true
+    # positive rates; a difference above its maximum (None: reported only) blocks the promotion
+    sensitive: list[str] = Field(default_factory=list)
+    max_demographic_parity_difference: float | None = Field(None, ge=0, le=1)
+    max_equal_opportunity_difference: float | None = Field(None, ge=0, le=1)
+    # the served artifact's budget, measured by Export: the ONNX model's size and its median time to
+    # answer one row (onnxruntime, one thread); a challenger over either is refused with the numbers
+    max_onnx_mb: float = Field(100.0, gt=0)
+    max_p50_ms: float = Field(50.0, gt=0)
 
 
 class ComputeSpec(_Strict):
@@ -423,6 +440,15 @@ def spec_problems(raw: dict[str, Any]) -> list[str]:
             out.append(f"primary_metric: {metric!r} is not one of {sorted(METRICS)}")
         elif problem_type and METRICS[metric][0] != problem_type:
             out.append(f"primary_metric: {metric!r} is for {METRICS[metric][0]}, not {problem_type}")
+    promotion = raw.get("promotion") if isinstance(raw.get("promotion"), dict) else {}
+    fairness_set = [k for k in ("sensitive", "max_demographic_parity_difference", "max_equal_opportunity_difference")
+                    if promotion.get(k)]
+    if problem_type == "regression" and fairness_set:
+        out.append(f"promotion.{fairness_set[0]}: fairness is measured for binary classifiers, not regression")
+    target = raw.get("target")
+    for key in ("slices", "sensitive"):
+        if isinstance(promotion.get(key), list) and target in promotion[key]:
+            out.append(f"promotion.{key}: {target!r} is the target; slices are groups of feature columns")
     candidates = raw.get("candidates")
     search = raw.get("search") if isinstance(raw.get("search"), dict) else {}
     strategy, max_trials = search.get("strategy", "auto"), search.get("max_trials", SearchSpec.model_fields["max_trials"].default)

@@ -7,14 +7,19 @@ Scored on this run's held-out test split, each as it is or would be served:
     records (none for a champion registered before thresholds: the graph's labels), fed its own columns;
   - a trivial baseline (majority class with the training priors / the training mean).
 Then the gates and the decision (evergreen.evaluation.decide): the plausibility gate on the champion's
-own test split, and the rule of spec.promotion against the incumbent (the champion, or with none the
-baseline), whose paired bootstrap interval is computed on the same test rows (evergreen.bootstrap).
+own test split; the gates of evergreen.gates (sanity: a classifier answering one class or no better
+than the majority class in balanced accuracy; the served artifact's size and single-row time, as
+Export measured them; slices of spec.promotion.slices, both models per slice; fairness per group of
+spec.promotion.sensitive, evergreen.slices); and the rule of
+spec.promotion against the incumbent (the champion, or with none the baseline), whose paired
+bootstrap interval is computed on the same test rows (evergreen.bootstrap).
 
 The champion's artifact is verified first: a missing object or a sha256 that does not match the
 registry fails the run (ChampionIntegrityError, naming the key and the check), so nothing can be
 promoted on the baseline bar because the champion could not be read.
 
-The challenger's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
+Calibration (metrics.calibration: expected calibration error and the reliability curve) is reported
+for classifiers. The challenger's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
 for prediction drift and the estimated quality (evergreen.monitoring.drift).
 """
 
@@ -23,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from botocore.exceptions import ClientError
 
-from evergreen import data, metrics, registry, splits
+from evergreen import data, gates, metrics, registry, slices, splits, thresholds
 from evergreen.bootstrap import paired_improvement
 from evergreen.contracts import (
     ChampionScore,
@@ -124,8 +129,8 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
     score = metrics.score(metric, test.target, said.labels, said.probabilities, schema.classes)
     if not np.isfinite(score):
         raise ValueError(f"challenger {exported.candidate.candidate_id} scored {score} on the test split")
-    trivial = Prediction(*metrics.baseline_predictions(load_split(stores, inp.run.dataset, "train").target,
-                                                       test.n_rows, schema.classes))
+    train = load_split(stores, inp.run.dataset, "train")
+    trivial = Prediction(*metrics.baseline_predictions(train.target, test.n_rows, schema.classes))
     baseline = metrics.score(metric, test.target, trivial.labels, trivial.probabilities, schema.classes)
     alias = registry.get_alias(stores.registry, inp.run.model_name)
     champion = champion_said = reference = None
@@ -136,12 +141,25 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
     interval = paired_improvement(metric, hib, test.target, said, incumbent, schema.classes,
                                   resamples=spec.promotion.resamples, confidence=spec.promotion.confidence,
                                   seed=spec.split.seed)
+    promotion = spec.promotion
+    cut = {c: slices.slicing(c, schema, train, promotion.slice_buckets) for c in (*promotion.slices, *promotion.sensitive)}
+    by_slice = slices.slice_scores([cut[c] for c in promotion.slices], test, metric, said, champion_said, schema.classes)
+    fairness = (slices.fairness([cut[c] for c in promotion.sensitive], test, said, schema.classes,
+                                promotion.min_slice_rows) if thresholds.is_binary(schema.classes) else [])
+    blocks = (gates.sanity(test.target, said.labels, trivial.labels, schema.classes)
+              + gates.served_budget(exported.size_bytes, exported.p50_ms, promotion.max_onnx_mb, promotion.max_p50_ms)
+              + gates.slice_regressions(by_slice, metric, hib, promotion.min_slice_rows, promotion.slice_tolerance)
+              + gates.fairness_breaches(fairness, promotion.max_demographic_parity_difference,
+                                        promotion.max_equal_opportunity_difference))
     decision = decide(metric=metric, higher_is_better=hib, margin=margin, challenger=score, baseline=baseline,
                       champion=champion, breaking=inp.run.contract.breaking, reference=reference,
-                      rule=spec.promotion.rule, interval=interval)
+                      rule=promotion.rule, interval=interval, blocks=blocks)
     return EvaluateResult(
         metric=metric, higher_is_better=hib, decision=decision, challenger=exported.candidate,
         challenger_test_score=score, baseline_test_score=baseline, champion=champion, reference=reference,
-        margin=margin, prediction_profile=prediction_profile(said.labels, said.probabilities, schema.classes,
+        margin=margin, slices=by_slice, fairness=fairness,
+        calibration=(metrics.calibration(test.target, said.probabilities, schema.classes)
+                     if said.probabilities is not None else None),
+        prediction_profile=prediction_profile(said.labels, said.probabilities, schema.classes,
                                                              test.target),
     )

@@ -1,5 +1,6 @@
 """Export: convert the best candidates to ONNX with skl2onnx and prove onnxruntime reproduces
-scikit-learn; the first that passes is the artifact Evaluate judges and Promote would serve.
+scikit-learn; the first that passes is the artifact Evaluate judges and Promote would serve. Its size
+and its median time to answer one row (p50_ms) are measured here for Evaluate's budget gate.
 
 Candidates are tried in ranking order (best validation score first, at most MAX_ATTEMPTS): one whose
 conversion or parity check fails is skipped with its reason and the next is tried, so a broken
@@ -69,8 +70,8 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
             continue
         digest = sha256_hex(onnx_bytes)
         try:
-            OnnxModel(onnx_bytes, numeric=columns.numeric, categorical=columns.categorical, classes=columns.classes,
-                      expected_sha256=digest, threshold=candidate.threshold)
+            served = OnnxModel(onnx_bytes, numeric=columns.numeric, categorical=columns.categorical,
+                               classes=columns.classes, expected_sha256=digest, threshold=candidate.threshold)
         except ModelIntegrityError as exc:
             skipped.append(f"exported graph of {candidate.candidate_id} refused: {exc}")
             continue
@@ -78,6 +79,7 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
         stores.put_bytes(stores.artifacts_bucket, key, onnx_bytes)
         note = f" (after skipping: {'; '.join(skipped)})" if skipped else ""
         return ExportResult(passed=True, reason=reason + note, candidate=candidate, onnx_key=key, sha256=digest,
-                            size_bytes=len(onnx_bytes), parity=parity, skipped=skipped, ranking=ranking)
+                            size_bytes=len(onnx_bytes), parity=parity, skipped=skipped, ranking=ranking,
+                            p50_ms=export.single_row_p50_ms(served, test, columns))
     return ExportResult(passed=False, reason="no candidate could be exported: " + "; ".join(skipped),
                         skipped=skipped, ranking=ranking)

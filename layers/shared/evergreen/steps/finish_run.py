@@ -73,6 +73,8 @@ def summary(state: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, A
         "champion_before": evaluation.get("champion"),
         "baseline_test_score": evaluation.get("baseline_test_score"),
         "decision": evaluation.get("decision"),
+        "slices": evaluation.get("slices") or [],
+        "fairness": evaluation.get("fairness") or [],
         "export": {k: export.get(k) for k in ("passed", "reason", "size_bytes", "skipped")},
         "promotion": state.get("promotion"),
         "leaderboard": tracking.leaderboard(records + unrecorded_trials(trials, records), export.get("candidate"),

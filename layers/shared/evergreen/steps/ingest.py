@@ -325,10 +325,16 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
     )
     if plan.previous != plan.version and spec.features.auto_drop:  # this run decides the contract's columns
         locked = contract.columns.numeric + contract.columns.categorical if contract else []
-        reasons = feature_selection.left_out(train, schema, keep={*spec.features.numeric, *spec.features.categorical, *locked},
+        keep = {*spec.features.numeric, *spec.features.categorical, *locked, *spec.promotion.slices,
+                *spec.promotion.sensitive}
+        reasons = feature_selection.left_out(train, schema, keep=keep,
                                              max_categories=spec.data.max_categories, upload_rows=cleaned.report["raw"])
         plan = data_contract.leaving_out(plan, contract, reasons)
         schema = plan.schema
+    sliced = [c for c in (*spec.promotion.slices, *spec.promotion.sensitive) if c not in schema.numeric + schema.categorical]
+    if sliced:
+        raise DataError(f"promotion slices/sensitive columns {sliced} are not feature columns of the data "
+                        f"(features: {schema.numeric + schema.categorical}); Evaluate groups test rows by features")
 
     arrays = {part: splits.arrays_of(subset, schema) for part, subset in zip(splits.PARTS, (train, validation, test))}
     version = splits.dataset_version(schema, arrays)

@@ -35,7 +35,9 @@ def model_card(inp: PromoteInput, version: int) -> dict:
         "scores": {"validation": ex.candidate.validation_score if ex.candidate else None,
                    "test_onnx": ev.challenger_test_score, "baseline": ev.baseline_test_score,
                    "champion_before": ev.champion.model_dump() if ev.champion else None},
-        "decision": ev.decision.model_dump(), "parity": ex.parity.model_dump() if ex.parity else None,
+        "decision": ev.decision.model_dump(),  # with the improvement's interval and any gate's reasons
+        "slices": [sl.model_dump() for sl in ev.slices], "fairness": [f.model_dump() for f in ev.fairness],
+        "parity": ex.parity.model_dump() if ex.parity else None,
         "skipped": ex.skipped, "ranking": [t.model_dump() for t in ex.ranking], "spec": run.spec.model_dump(mode="json"),
         "contract": {**run.contract.model_dump(), "key": contract_key(run.model_name, run.contract.version)},
     }
