@@ -2,8 +2,9 @@
 
 Thin by design: parse the body, call one evergreen.serving function, map its errors to responses.
 Config and clients are made once per execution environment (at import, in the init phase); the
-champion is cached in `CACHE` and re-read from the registry at most every CHAMPION_TTL_SECONDS
-(default 30); PRELOAD_CHAMPION=true loads DEFAULT_MODEL's champion at import. /feedback stores
+champion (and a challenger in shadow or canary rollout, evergreen.serving.routing) is cached in
+`CACHE` and re-read from the registry at most every CHAMPION_TTL_SECONDS (default 30);
+PRELOAD_CHAMPION=true loads DEFAULT_MODEL's at import. /feedback stores
 labels only: live quality is computed from them by the monitor, not published per request.
 /predict counts the predictions flagged as implausible (outside what training saw) in
 ImplausiblePredictions, beside PredictionCount, when the champion has a contract to check against.
@@ -58,6 +59,7 @@ if os.environ.get("PRELOAD_CHAMPION", "").lower() in ("1", "true", "yes"):
     # Load the default model during init rather than in the first request (a miss is cached for the TTL).
     try:
         CACHE.get(DEFAULT_MODEL)
+        CACHE.challenger(DEFAULT_MODEL)  # a challenger in rollout, if any (never raises)
     except errors.ServingError as exc:
         logger.warning("champion not preloaded", extra={"reason": str(exc)})
 

@@ -130,7 +130,7 @@ class CountingTable:
         self.table, self.calls = table, calls
 
     def get_item(self, **kwargs: Any) -> Any:
-        self.calls.append(kwargs["Key"]["model_name"])
+        self.calls.append(f'{kwargs["Key"]["model_name"]} {kwargs["Key"]["sk"]}')
         return self.table.get_item(**kwargs)
 
 
@@ -496,13 +496,14 @@ def test_alias_is_reread_only_after_the_ttl(infer, classifier, other_classifier)
     publish(infer, classifier, 1)
     for _ in range(3):
         assert call(infer, "predict_single")[1]["model_version"] == 1
-    assert reads == ["demo"]
+    per_ttl = ["demo alias#champion", "demo alias#challenger"]  # the champion, and a challenger in rollout if any
+    assert reads == per_ttl
     publish(infer, other_classifier, 2)
     advance(infer, 29)
     assert call(infer, "predict_single")[1]["model_version"] == 1
     advance(infer, 2)
     assert call(infer, "predict_single")[1]["model_version"] == 2
-    assert reads == ["demo", "demo"]
+    assert reads == per_ttl * 2
 
 
 def test_preload_loads_the_champion_at_init(aws, monkeypatch, classifier):

@@ -251,12 +251,14 @@ def test_the_template_grants_the_monitor_only_what_it_uses():
     assert props["Environment"]["Variables"] == {"ALARM_PREFIX": {"Ref": "AWS::StackName"}}
     [policy] = props["Policies"]
     grants = {tuple(s["Action"]): s for s in policy["Statement"]}
-    assert set(grants) == {("dynamodb:Scan",), ("dynamodb:Query",), ("s3:GetObject",), ("cloudwatch:PutMetricData",),
+    registry_moves = ("dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
+                      "dynamodb:ConditionCheckItem")  # a rollout's end: one audited transaction
+    assert set(grants) == {registry_moves, ("dynamodb:Query",), ("s3:GetObject",), ("cloudwatch:PutMetricData",),
                            ("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"), ("dynamodb:GetItem",)}
+    assert grants[registry_moves]["Resource"] == {"Fn::GetAtt": ["RegistryTable", "Arn"]}
     assert grants[("dynamodb:GetItem",)]["Resource"] == {"Fn::GetAtt": ["ExperimentsTable", "Arn"]}  # last retrain
     assert grants[("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState")]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"}
-    assert grants[("dynamodb:Scan",)]["Resource"] == {"Fn::GetAtt": ["RegistryTable", "Arn"]}
     assert grants[("dynamodb:Query",)]["Resource"] == {"Fn::Sub": "${PredictionsTable.Arn}/index/ByModel"}
     assert grants[("s3:GetObject",)]["Resource"] == {"Fn::Sub": "${ArtifactsBucket.Arn}/datasets/*/profile.json"}
     assert grants[("cloudwatch:PutMetricData",)]["Condition"] == {

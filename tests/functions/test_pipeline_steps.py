@@ -93,7 +93,7 @@ def test_a_run_that_loses_the_promotion_race_leaves_no_registered_version_or_fil
     promote.run(promote_input(stores, "r1", None), stores)
     promote.run(promote_input(stores, "r2", 1), stores)  # the winner: v1 -> v2
     loser = promote_input(stores, "r3", 1)  # judged against v1, which is no longer the champion
-    with pytest.raises(registry.ChampionChanged):
+    with pytest.raises(registry.AliasesChanged):
         promote.run(loser, stores)
     versions = stores.registry.query(KeyConditionExpression="model_name = :m AND begins_with(sk, :v)",
                                      ExpressionAttributeValues={":m": "m", ":v": "version#"})["Items"]

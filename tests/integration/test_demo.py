@@ -31,7 +31,9 @@ def test_the_demo_runs_on_a_users_own_csv(tmp_path, capsys, monkeypatch):
     assert "monitor: PredictionQuality" in out  # the quality the alarm reads is the scheduled monitor's
     assert "OK -> ALARM" in out and "(trigger: alarm)" in out
     assert "ALARM -> OK" in out and "v2's live quality on shifted traffic" in out
-    assert "v2 promoted: challenger rmse" in out
+    assert "v2 promoted to canary beside champion v1 (the monitor ends the rollout on live labels): challenger rmse" in out
+    assert "rollout of v2 (canary) promoted: live quality champion v1" in out  # the monitor's verdict
+    assert "audit " in out and "monitor: v2 promoted from canary" in out
     assert "REJECTED: not promoted" in out
     assert "FAILED: DataError: " in out and "target column 'progression' not found" in out
     assert "inference still answers from v2" in out

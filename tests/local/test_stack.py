@@ -234,9 +234,13 @@ def test_make_up_logs_the_monitors_summary_and_each_alarm_it_rearmed():
     from evergreen.local.__main__ import describe_invocation
 
     payload = {"models": [{"model_name": "cancer", "version": 1, "labels": 169, "quality": 0.231, "published": True,
-                           "rearmed": "stk-drift-cancer: Evergreen monitor: 100% of the features still drift"}]}
+                           "rearmed": "stk-drift-cancer: Evergreen monitor: 100% of the features still drift"}],
+               "rollouts": [{"model_name": "cancer", "challenger_version": 2, "mode": "canary", "outcome": "rolled_back",
+                             "reason": "live quality champion v1 0.9 on 30 labels, challenger v2 0.5 on 30 labels: worse"}]}
     lines = describe_invocation(SimpleNamespace(target_arn="arn:aws:lambda:us-east-1:1:function:Monitor",
                                                 error=None, payload=payload))
     assert lines == ["[schedule] Monitor: 1 model(s) with a champion",
                      "[monitor] cancer v1: 169 labels, quality 0.231 (published)",
-                     "[monitor] re-armed stk-drift-cancer: Evergreen monitor: 100% of the features still drift"]
+                     "[monitor] re-armed stk-drift-cancer: Evergreen monitor: 100% of the features still drift",
+                     "[rollout] cancer v2 (canary): rolled back: live quality champion v1 0.9 on 30 labels, "
+                     "challenger v2 0.5 on 30 labels: worse"]

@@ -313,6 +313,7 @@ class PromoteResult(_Model):
     model_name: str
     version: int
     promoted: bool
+    alias: Literal["champion", "challenger"] = "champion"  # challenger: in shadow or canary beside the champion
     previous_champion: int | None = None
     model_key: str  # models/<name>/v<version>/model.onnx
     sha256: str

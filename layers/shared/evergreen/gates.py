@@ -7,10 +7,14 @@ the numbers (evaluation.decide refuses a challenger any gate names; numpy only).
   - sanity: a classifier that answers a single class, or whose balanced accuracy does not beat the
     majority-class predictor's, learned nothing worth serving, whatever its primary metric says
     (accuracy on 97% negatives rewards the constant answer);
-  - budget: a served artifact larger, or slower on one row, than the spec allows (measured by Export).
+  - budget: a served artifact larger, or slower on one row, than the spec allows (measured by Export);
+  - pin: a model a person pinned (evergreen.aliases.pin) is not promoted until it is unpinned.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -75,3 +79,11 @@ def served_budget(size_bytes: int | None, p50_ms: float | None, max_mb: float, m
         blocks.append(f"the ONNX model answers one row in {p50_ms:.2f} ms (median), over the budget of "
                       f"{max_p50_ms:g} ms (promotion.max_p50_ms)")
     return blocks
+
+
+def pinned(pin: Mapping[str, Any] | None) -> list[str]:
+    """The pin gate: the registry's pin item (None: not pinned)."""
+    if pin is None:
+        return []
+    return [f"the model is pinned at champion v{pin.get('version')} by {pin.get('actor')} ({pin.get('reason')}): "
+            "nothing is promoted until it is unpinned"]

@@ -273,6 +273,16 @@ class PromotionSpec(_Strict):
     # answer one row (onnxruntime, one thread); a challenger over either is refused with the numbers
     max_onnx_mb: float = Field(100.0, gt=0)
     max_p50_ms: float = Field(50.0, gt=0)
+    # how a promoted challenger takes over from a champion (evergreen.aliases; the first version of a
+    # model has nothing to be compared with and becomes champion at once): "direct", at once; "shadow",
+    # the champion answers and the challenger's answer is logged beside it; "canary", canary_share of
+    # requests, chosen by their request key, are answered by the challenger. The monitor compares the two
+    # on the labelled predictions since the rollout began (evergreen.monitoring.rollout): once each has
+    # monitoring.min_labels labels, the challenger becomes champion if its quality is at least the
+    # champion's less rollout_tolerance, and is rolled back otherwise
+    rollout: Literal["direct", "shadow", "canary"] = "direct"
+    canary_share: float = Field(0.1, gt=0, lt=1)
+    rollout_tolerance: float = Field(0.0, ge=0, le=1)
 
 
 class ComputeSpec(_Strict):

@@ -117,6 +117,9 @@ def describe_invocation(invocation: Any) -> list[str]:
             lines.append(f"[monitor] {m['model_name']} v{m['version']}: {m['labels']} labels, quality {quality} ({said})")
             if m.get("rearmed"):
                 lines.append(f"[monitor] re-armed {m['rearmed']}")
+        for r in payload.get("rollouts") or []:
+            lines.append(f"[rollout] {r['model_name']} v{r['challenger_version']} ({r['mode']}): "
+                         f"{r['outcome'].replace('_', ' ')}: {r['reason']}")
         return lines
     return [f"[schedule] {function}: {json.dumps(payload, default=str)[:300]}"]
 

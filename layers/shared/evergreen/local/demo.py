@@ -2,9 +2,10 @@
 
 The story: an upload trains and promotes v1; the inference handler serves it from ONNX; labels on
 shifted data make the live quality the scheduled monitor computes fall; the quality alarm fires and
-retrains on the new data; v2 is promoted only because it beats v1 on the same test split; a worse
-challenger is rejected with its reason; a bad upload fails with a clear reason while the champion
-keeps serving.
+retrains on the new data; v2 beats v1 on the same test split and enters a canary (the spec's
+promotion.rollout), answering half the requests; the monitor judges both on live labels and promotes
+v2, each move in the registry's audit log; a worse challenger is rejected with its reason; a bad
+upload fails with a clear reason while the champion keeps serving.
 
 moto never fires schedules nor evaluates alarms, so the demo ticks them: each tick stands for one
 schedule period (MonitorScheduleMinutes=1). The monitor Lambda runs on the scheduled event of that
@@ -291,12 +292,23 @@ class Story:
             return -errors / len(pairs), version, f"mean absolute error {errors / len(pairs):.4g}"
         return right / len(pairs), version, f"accuracy {right / len(pairs):.3f}"
 
-    def champion(self) -> int | None:
+    @property
+    def registry_table(self) -> Any:
+        return boto3.resource("dynamodb", region_name=self.stack.region).Table(self.out["RegistryTableName"])
+
+    def champion(self, alias: str = "champion") -> int | None:
         from evergreen import registry
 
-        table = boto3.resource("dynamodb", region_name=self.stack.region).Table(self.out["RegistryTableName"])
-        alias = registry.get_alias(table, self.model)
-        return alias["version"] if alias else None
+        item = registry.get_alias(self.registry_table, self.model, alias)
+        return item["version"] if item else None
+
+    def challenger(self) -> int | None:
+        return self.champion("challenger")
+
+    def audit_log(self) -> list[dict]:
+        from evergreen import registry
+
+        return registry.audit_log(self.registry_table, self.model)
 
     def tick(self) -> tuple[dict, list[Any]]:
         """One schedule period: the monitor runs on its scheduled event, then the alarm is evaluated.
@@ -318,6 +330,9 @@ class Story:
                        f"{summary['labels']} labelled predictions of the last {window.total_seconds() / 60:g} min{other}")
         else:
             self.n.say(f"[{minute}] monitor: v{summary['version']}: {summary['reason']} (quality not published)")
+        for r in answer.get("rollouts") or []:
+            self.n.say(f"[{minute}] monitor: rollout of v{r['challenger_version']} ({r['mode']}) "
+                       f"{r['outcome'].replace('_', ' ')}: {r['reason']}")
         changes = [c for c in self.stack.tick_alarms(self.clock) if c.alarm_name == self.alarm_name]
         for change in changes:
             self.n.say(f"[{minute}] alarm {change.alarm_name}: {change.previous} -> {change.state} ({change.reason})")
@@ -383,27 +398,39 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     n.say(f"{len(story.live_after)} predictions after the shift, each labelled via /feedback")
 
     n.chapter("4. The monitor sees quality fall; the alarm fires and starts retraining on the new data")
+    canary = story.spec.model_copy(update={"promotion": story.spec.promotion.model_copy(
+        update={"rollout": "canary", "canary_share": 0.5})})
+    s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(canary).encode())
+    n.say("spec now: promotion.rollout canary, canary_share 0.5: a promoted challenger first answers half the "
+          "requests, beside the champion, until live labels judge it")
     after = s.tick_until("ALARM", traffic=story.live_after[::-1])
     _expect(after["quality"] < before["quality"], "quality did not fall after the shift",
             {"before": before, "after": after})
     second = s.report_run(s.next_execution())
     _expect(second.get("trigger") == "alarm", "the alarm did not start the retraining run", second)
-    _expect(second.get("status") == "PROMOTED" and s.champion() == 2, "v2 was not promoted", second)
-    versions = s.serve_and_label(story.live_after[:200])
-    n.say(f"v2 now serves: {min(200, len(story.live_after))} more shifted predictions labelled (served by v{sorted(versions)})")
+    _expect(second.get("status") == "PROMOTED" and s.champion() == 1 and s.challenger() == 2,
+            "v2 did not enter canary beside v1", second)
+
+    n.chapter("5. Canary: v2 answers half the requests; the monitor judges v1 and v2 on live labels")
+    versions = s.serve_and_label(story.live_after[:200], batch=2)
+    n.say(f"{min(200, len(story.live_after))} shifted predictions, 2 records a request, each labelled "
+          f"(answered by v{sorted(versions)}: the request key picks the model)")
     recovered = s.tick_until("OK", traffic=story.live_after[200:] + story.live_after[:200] * 3)
     n.say(f"v2's live quality on shifted traffic {recovered['quality']:.3f} (v1's was {after['quality']:.3f})")
-    _expect(recovered["version"] == 2 and recovered["quality"] > after["quality"], "v2 did not recover quality",
-            {"v1": after, "v2": recovered})
+    _expect(recovered["version"] == 2 and recovered["quality"] > after["quality"] and s.challenger() is None,
+            "the canary did not end with v2 as champion", {"v1": after, "v2": recovered})
+    for entry in reversed(s.audit_log()[:3]):
+        n.say(f"audit {entry['at']} {entry['actor']}: {entry['reason']}")
+    s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.spec).encode())
 
-    n.chapter("5. A later run tries a cheaper model (a depth-1 tree) on fresh data: it must not replace v2")
+    n.chapter("6. A later run tries a cheaper model (a depth-1 tree) on fresh data: it must not replace v2")
     s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.weak_spec).encode())
     s.upload("fresh-batch.csv", story.weak_batch)
     third = s.report_run(s.next_execution())
     s.s3.put_object(Bucket=bucket, Key=f"specs/{s.model}.yaml", Body=dump_spec(story.spec).encode())
     _expect(third.get("status") == "REJECTED" and s.champion() == 2, "the worse challenger was not rejected", third)
 
-    n.chapter("6. Bad uploads fail clearly; the champion keeps serving")
+    n.chapter("7. Bad uploads fail clearly; the champion keeps serving")
     s.upload("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     bad = s.report_run(s.next_execution())
     header = story.initial.split(b"\n", 1)[0].decode()
@@ -415,7 +442,7 @@ def tell(stack: Any, story: StoryData, narrator: Narrator) -> None:
     n.say(f"inference still answers from v{still['model_version']} (champion v{s.champion()})")
     _expect(still["model_version"] == 2, "the champion changed after failed runs", still)
 
-    n.chapter("7. The inputs shift, before any label: the drift alarm fires; retraining follows once labels arrive")
+    n.chapter("8. The inputs shift, before any label: the drift alarm fires; retraining follows once labels arrive")
     pairs = [(_shift_numbers(record), truth) for record, truth in (story.live_after * 3)[:1000]]
     if all(shifted == original for (shifted, _), (original, _) in zip(pairs, story.live_after * 3)):
         n.say("the data has no numeric feature to shift: skipped")

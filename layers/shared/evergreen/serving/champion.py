@@ -5,7 +5,8 @@ domains, then the ColumnSchema contract against the graph) before anything is se
 model the alias's decision threshold (a binary classifier's, evergreen.thresholds): its labels are
 made with it. An alias without one (multiclass, regression, a champion registered before thresholds)
 keeps the graph's own labels.
-`ModelCache` keeps the last good champion per model and re-reads the alias at most every TTL. With
+`ModelCache` keeps the last good model per model name and alias (the champion, and the challenger in
+a rollout, with its alias's `rollout`) and re-reads the alias at most every TTL. With
 the model it reads the champion's data contract (the alias's `contract_key`) and precomputes its
 plausibility checks (evergreen.serving.plausibility); a champion without a readable contract is
 served all the same, unchecked, with a warning (and the contract is read again after the TTL).
@@ -26,7 +27,7 @@ import numpy as np
 
 from evergreen import thresholds
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel
-from evergreen.registry import get_alias
+from evergreen.registry import CHALLENGER, CHAMPION, get_alias
 from evergreen.serving.errors import ModelUnavailable
 from evergreen.serving.plausibility import Plausibility, from_contract
 
@@ -56,6 +57,7 @@ class Champion:
     regression_tolerance: float | None
     model: OnnxModel = field(repr=False)
     plausibility: Plausibility | None = field(default=None, repr=False)  # None: no usable contract, unchecked
+    rollout: Mapping[str, Any] | None = None  # a challenger's: {"mode", "share", ...} (evergreen.aliases)
 
     @property
     def signature(self) -> tuple[int, str, str]:
@@ -98,6 +100,7 @@ def champion_from_bytes(model_name: str, alias: Mapping[str, Any], data: bytes) 
         model_name=model_name, version=int(alias["version"]), sha256=sha256, model_key=str(alias["model_key"]),
         problem_type=problem_type, numeric=numeric, categorical=categorical, classes=classes,
         regression_tolerance=float(tolerance) if isinstance(tolerance, (int, float)) else None, model=model,
+        rollout=alias.get("rollout"),
     )
 
 
@@ -162,40 +165,51 @@ class ModelCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
-    def get(self, model_name: str) -> Champion:
-        entry = self._entries.get(model_name)
+    def get(self, model_name: str, alias: str = CHAMPION) -> Champion:
+        """The model `alias` points at (the champion by default); ModelUnavailable when there is none."""
+        key = (model_name, alias)
+        entry = self._entries.get(key)
         if entry is None or self.clock() - entry.checked_at >= self.ttl_seconds:
             with self._lock:
-                entry = self._entries.get(model_name)
+                entry = self._entries.get(key)
                 if entry is None or self.clock() - entry.checked_at >= self.ttl_seconds:
-                    entry = self._refresh(model_name, entry)
-                    self._store(model_name, entry)
+                    entry = self._refresh(model_name, alias, entry)
+                    self._store(key, entry)
         if entry.champion is None:
-            raise ModelUnavailable(entry.unavailable or f"no champion model for {model_name!r} yet")
+            raise ModelUnavailable(entry.unavailable or f"no {alias} model for {model_name!r} yet")
         return entry.champion
 
-    def _store(self, model_name: str, entry: _Entry) -> None:
-        self._entries[model_name] = entry
+    def challenger(self, model_name: str) -> Champion | None:
+        """The challenger in rollout beside the champion, None when there is none or it cannot be served
+        (the champion then answers alone: a challenger never makes a request fail)."""
+        try:
+            return self.get(model_name, CHALLENGER)
+        except ModelUnavailable:
+            return None
+
+    def _store(self, key: tuple[str, str], entry: _Entry) -> None:
+        self._entries[key] = entry
         if len(self._entries) > self.max_entries:  # bound the memory spent on names with nothing to serve
-            for name in [n for n, e in self._entries.items() if e.champion is None and n != model_name]:
+            for name in [n for n, e in self._entries.items() if e.champion is None and n != key]:
                 del self._entries[name]
                 if len(self._entries) <= self.max_entries:
                     break
 
-    def _refresh(self, model_name: str, entry: _Entry | None) -> _Entry:
+    def _refresh(self, model_name: str, alias_name: str, entry: _Entry | None) -> _Entry:
         now = self.clock()
         current = entry.champion if entry else None
         try:
-            alias = get_alias(self.registry, model_name)
+            alias = get_alias(self.registry, model_name, alias_name)
         except Exception:  # registry unreachable: keep serving what we have, try again after the TTL
-            logger.exception("cannot read the champion alias", extra={"model_name": model_name})
+            logger.exception("cannot read the model alias", extra={"model_name": model_name, "alias": alias_name})
             if current is not None:
                 return _Entry(current, now, entry.refused if entry else None)
             raise ModelUnavailable(f"the model registry is unavailable; cannot load {model_name!r}") from None
         if alias is None:
-            return _Entry(None, now, unavailable=f"no champion model for {model_name!r} yet")
+            return _Entry(None, now, unavailable=f"no {alias_name} model for {model_name!r} yet")
         signature = (alias.get("version"), alias.get("sha256"), alias.get("model_key"))
         if current is not None and current.signature == signature:
+            current = dataclasses.replace(current, rollout=alias.get("rollout"))
             if current.plausibility is None and alias.get("contract_key"):  # its contract could not be read
                 current = dataclasses.replace(current, plausibility=self._plausibility(current, alias))
             return _Entry(current, now)
@@ -205,12 +219,13 @@ class ModelCache:
             data = self.s3.get_object(Bucket=self.bucket, Key=str(alias.get("model_key")))["Body"].read()
             champion = champion_from_bytes(model_name, alias, data)
         except (ModelIntegrityError, ChampionRefused) as exc:
-            return self._failed(model_name, alias, current, now, f"was refused: {exc}", refused=signature)
+            return self._failed(model_name, alias_name, alias, current, now, f"was refused: {exc}", refused=signature)
         except Exception as exc:  # S3, onnxruntime: may be transient, retried after the TTL
             logger.exception("champion load failed", extra={"model_name": model_name})
-            return self._failed(model_name, alias, current, now, f"could not be loaded: {type(exc).__name__}: {exc}")
+            return self._failed(model_name, alias_name, alias, current, now,
+                                f"could not be loaded: {type(exc).__name__}: {exc}")
         champion = dataclasses.replace(champion, plausibility=self._plausibility(champion, alias))
-        logger.info("champion loaded", extra={"model_name": model_name, "model_version": champion.version,
+        logger.info(f"{alias_name} loaded", extra={"model_name": model_name, "model_version": champion.version,
                                               "threshold": champion.model.threshold,
                                               "previous_version": current.version if current else None,
                                               "plausibility_checks": champion.plausibility is not None})
@@ -234,9 +249,9 @@ class ModelCache:
                            extra={**extra, "reason": f"{type(exc).__name__}: {exc}"[:500]})
             return None
 
-    def _failed(self, model_name: str, alias: Mapping[str, Any], current: Champion | None, now: float, why: str,
-                refused: tuple[Any, ...] | None = None) -> _Entry:
-        reason = f"champion {model_name!r} version {alias.get('version')} {why}"
+    def _failed(self, model_name: str, alias_name: str, alias: Mapping[str, Any], current: Champion | None, now: float,
+                why: str, refused: tuple[Any, ...] | None = None) -> _Entry:
+        reason = f"{alias_name} {model_name!r} version {alias.get('version')} {why}"
         logger.error(reason, extra={"model_name": model_name, "model_key": alias.get("model_key"),
                                     "serving_version": current.version if current else None})
         if self.emit_metric is not None:

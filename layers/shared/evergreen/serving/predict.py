@@ -13,6 +13,7 @@ then only gets its two dicts, the response entry and the log item."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -23,11 +24,12 @@ from typing import Any
 import numpy as np
 
 from evergreen import prediction_log
-from evergreen.serving import float32
+from evergreen.serving import float32, routing
 from evergreen.serving.champion import Champion, ModelCache
 from evergreen.serving.feeds import build_feeds
 from evergreen.serving.requests import PredictRequest
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PredictOutcome:
@@ -38,21 +40,45 @@ class PredictOutcome:
 
 
 def predict(request: PredictRequest, cache: ModelCache, predictions_table: Any) -> PredictOutcome:
-    """The champion for request.model answers every record; nothing is logged unless all records are valid."""
+    """The model for request.model answers every record (the champion; in a canary, the challenger for
+    its share of requests, evergreen.serving.routing); nothing is logged unless all records are valid.
+    In shadow, the challenger's answers are logged beside the champion's (`shadow` of each log item)."""
     champion = cache.get(request.model)
-    feeds = build_feeds(request.records, champion.numeric, champion.categorical, single=request.single)
+    challenger = cache.challenger(request.model)
+    rollout = challenger.rollout if challenger is not None else None
+    answering = challenger if challenger is not None and routing.takes_challenger(request, rollout) else champion
+    feeds = build_feeds(request.records, answering.numeric, answering.categorical, single=request.single)
     started = time.perf_counter()
-    out = champion.model.run(feeds.numeric, feeds.categorical)
+    out = answering.model.run(feeds.numeric, feeds.categorical)
     model_seconds = time.perf_counter() - started
-    checks = champion.plausibility
+    checks = answering.plausibility
     flags = checks.flags(feeds.numeric, feeds.categorical, out.labels) if checks is not None else None
-    predictions, items = format_predictions(champion, out.labels, out.probabilities, feeds.received,
+    predictions, items = format_predictions(answering, out.labels, out.probabilities, feeds.received,
                                             datetime.now(UTC), flags)
+    if challenger is not None and rollout and rollout["mode"] == "shadow":
+        for item, shadow in zip(items, shadow_answers(challenger, request), strict=True):
+            if shadow:
+                item["shadow"] = shadow
     prediction_log.write(predictions_table, items)
-    body = {"model": champion.model_name, "model_version": champion.version, "predictions": predictions,
+    body = {"model": answering.model_name, "model_version": answering.version, "predictions": predictions,
             "ignored_fields": feeds.ignored_fields}
     implausible = None if checks is None else sum(1 for row in flags or () if row)
     return PredictOutcome(body, items, model_seconds, implausible)
+
+
+def shadow_answers(challenger: Champion, request: PredictRequest) -> list[dict[str, Any]]:
+    """The challenger's answer to each record, as its shadow log entry ({} for all when it cannot answer
+    these records: a shadow never fails the request the champion answered)."""
+    try:
+        feeds = build_feeds(request.records, challenger.numeric, challenger.categorical, single=request.single)
+        out = challenger.model.run(feeds.numeric, feeds.categorical)
+    except Exception:  # noqa: BLE001 - logged; the champion's answer stands
+        logger.warning("shadow challenger could not answer", exc_info=True,
+                       extra={"model_name": challenger.model_name, "model_version": challenger.version})
+        return [{} for _ in request.records]
+    entries, _ = format_predictions(challenger, out.labels, out.probabilities, feeds.received, datetime.now(UTC))
+    return [{"model_version": challenger.version, "prediction": e["prediction"],
+             **({"probabilities": e["probabilities"]} if "probabilities" in e else {})} for e in entries]
 
 
 def format_predictions(champion: Champion, labels: np.ndarray, probabilities: np.ndarray | None,

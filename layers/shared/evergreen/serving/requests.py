@@ -20,6 +20,7 @@ MAX_BODY_BYTES = 1_000_000
 MAX_RECORDS = 100
 MAX_FEEDBACK = 100
 MAX_PREDICTION_ID_CHARS = 128
+MAX_REQUEST_KEY_CHARS = 128
 MAX_LABEL_CHARS = 256
 MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")  # = evergreen.spec.NAME_RE (not imported: pydantic)
 
@@ -74,6 +75,7 @@ class PredictRequest:
     model: str
     records: list[Any]  # each checked to be an object when the feeds are built
     single: bool  # "record" (True) or "records" (False): only changes how errors name a record
+    request_key: str | None = None  # what a canary routes by (a user id, say); None: the records themselves
 
 
 def parse_predict_request(body: Mapping[str, Any], default_model: str) -> PredictRequest:
@@ -82,11 +84,15 @@ def parse_predict_request(body: Mapping[str, Any], default_model: str) -> Predic
         model = default_model
     if not isinstance(model, str) or not MODEL_NAME_RE.match(model):
         raise RequestError(f"'model' must be a model name matching {MODEL_NAME_RE.pattern}, got {shown(model)}")
+    key = body.get("request_key")
+    if key is not None and (not isinstance(key, str) or not key or len(key) > MAX_REQUEST_KEY_CHARS or not is_unicode(key)):
+        raise RequestError(f"'request_key' must be a non-empty string of valid Unicode text (at most "
+                           f"{MAX_REQUEST_KEY_CHARS} characters), got {shown(key)}")
     has_record, has_records = "record" in body, "records" in body
     if has_record and has_records:
         raise RequestError("give either 'record' or 'records', not both")
     if has_record:
-        return PredictRequest(model, [body["record"]], single=True)
+        return PredictRequest(model, [body["record"]], single=True, request_key=key)
     if not has_records:
         raise RequestError("no record: send {\"record\": {...}} or {\"records\": [{...}, ...]}")
     records = body["records"]
@@ -96,7 +102,7 @@ def parse_predict_request(body: Mapping[str, Any], default_model: str) -> Predic
         raise RequestError("no record: 'records' is empty")
     if len(records) > MAX_RECORDS:
         raise RequestError(f"too many records: {len(records)} (at most {MAX_RECORDS} per request)")
-    return PredictRequest(model, records, single=False)
+    return PredictRequest(model, records, single=False, request_key=key)
 
 
 # ------------------------------------------------------------------------------------------- /feedback

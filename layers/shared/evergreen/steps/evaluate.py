@@ -9,7 +9,7 @@ Scored on this run's held-out test split, each as it is or would be served:
 Then the gates and the decision (evergreen.evaluation.decide): the plausibility gate on the champion's
 own test split; the gates of evergreen.gates (sanity: a classifier answering one class or no better
 than the majority class in balanced accuracy; the served artifact's size and single-row time, as
-Export measured them; slices of spec.promotion.slices, both models per slice; fairness per group of
+Export measured them; a pin a person set on the model; slices of spec.promotion.slices, both models per slice; fairness per group of
 spec.promotion.sensitive, evergreen.slices); and the rule of
 spec.promotion against the incumbent (the champion, or with none the baseline), whose paired
 bootstrap interval is computed on the same test rows (evergreen.bootstrap).
@@ -146,7 +146,8 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
     by_slice = slices.slice_scores([cut[c] for c in promotion.slices], test, metric, said, champion_said, schema.classes)
     fairness = (slices.fairness([cut[c] for c in promotion.sensitive], test, said, schema.classes,
                                 promotion.min_slice_rows) if thresholds.is_binary(schema.classes) else [])
-    blocks = (gates.sanity(test.target, said.labels, trivial.labels, schema.classes)
+    blocks = (gates.pinned(registry.get_pin(stores.registry, inp.run.model_name))
+              + gates.sanity(test.target, said.labels, trivial.labels, schema.classes)
               + gates.served_budget(exported.size_bytes, exported.p50_ms, promotion.max_onnx_mb, promotion.max_p50_ms)
               + gates.slice_regressions(by_slice, metric, hib, promotion.min_slice_rows, promotion.slice_tolerance)
               + gates.fairness_breaches(fairness, promotion.max_demographic_parity_difference,

@@ -50,6 +50,10 @@ def outcome_reason(inp: FinishInput) -> str:
         return error_reason(state.get("error"))
     evaluation, promotion = state.get("evaluation") or {}, state.get("promotion") or {}
     decision = (evaluation.get("decision") or {}).get("reason", "")
+    if inp.outcome == "promoted" and promotion.get("alias") == "challenger":
+        rollout = ((state.get("run") or {}).get("spec") or {}).get("promotion", {}).get("rollout")
+        return (f"v{promotion.get('version')} promoted to {rollout} beside champion v{promotion.get('previous_champion')} "
+                f"(the monitor ends the rollout on live labels): {decision}")
     if inp.outcome == "promoted":
         return f"v{promotion.get('version')} promoted: {decision}"
     return f"not promoted: {decision}"

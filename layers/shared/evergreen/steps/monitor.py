@@ -1,4 +1,6 @@
-"""Monitor: each champion's live quality from stored labels, and its drift from what it was trained on.
+"""Monitor: every rollout judged and ended when its labels suffice (evergreen.steps.rollouts); then each
+champion's live quality from stored labels, and its drift from what it was trained on. An alarm of a
+model whose challenger is still being judged is not re-armed (its retrain's answer is on the way).
 
 Runs on a schedule (template.yaml: MonitorFunction, every MonitorScheduleMinutes). Each model's
 settings are its spec's `monitoring` section, kept on the champion's registry record by promote
@@ -42,6 +44,8 @@ from evergreen import prediction_log, registry, run_records
 from evergreen.monitoring import alarms, drift
 from evergreen.monitoring.quality import window_quality
 from evergreen.spec import MonitoringSpec
+from evergreen.steps import rollouts
+from evergreen.steps.rollouts import RolloutSummary
 from evergreen.storage import Stores, dataset_prefix
 
 log = logging.getLogger(__name__)
@@ -116,6 +120,7 @@ class MonitorResult(BaseModel):
     window_start: str  # the earliest start among the models' windows (each model's own: its window_start)
     window_end: str
     models: list[ModelSummary]
+    rollouts: list[RolloutSummary] = []  # every challenger in shadow or canary, judged (evergreen.steps.rollouts)
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,8 @@ def rearm(cloudwatch: Any, prefix: str, summary: ModelSummary, last_retrain: dat
 
 def run(inp: MonitorInput, stores: Stores, cloudwatch: Any, settings: MonitorSettings) -> MonitorResult:
     end = (inp.time or datetime.now(UTC)).astimezone(UTC)
+    judged = rollouts.run(stores)  # first: a challenger promoted now is the champion judged below
+    waiting = {r.model_name for r in judged if r.outcome == "waiting"}
     summaries: list[ModelSummary] = []
     data: list[dict[str, Any]] = []
     starts: list[datetime] = []
@@ -404,8 +411,11 @@ def run(inp: MonitorInput, stores: Stores, cloudwatch: Any, settings: MonitorSet
         cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data[i:i + MAX_DATAPOINTS_PER_CALL])
     if settings.alarm_prefix:
         for summary in summaries:
+            if summary.model_name in waiting:  # its retrain's challenger is being judged live: no new retrain
+                continue
             last = run_records.last_retrain(stores.experiments, summary.model_name)
             summary.rearmed = rearm(cloudwatch, settings.alarm_prefix, summary, last, end)
     first = min(starts, default=end - timedelta(minutes=MonitoringSpec().window_minutes))
     return MonitorResult(window_start=first.isoformat(timespec="milliseconds"),
-                         window_end=end.isoformat(timespec="milliseconds"), models=summaries)
+                         window_end=end.isoformat(timespec="milliseconds"), models=summaries,
+                         rollouts=judged)

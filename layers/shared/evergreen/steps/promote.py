@@ -1,7 +1,10 @@
 """Promote: copy the exported model under models/, record the data contract when this run sets a new
-one, write the model card, put the model's alarms from its spec, and register the version with the
-champion alias moved to it, in one transaction, only if the champion is still the one this run was
-judged against. A run that loses that race removes what it copied and registers nothing.
+one, write the model card, put the model's alarms from its spec, and register the version, in one
+audited transaction, only if the champion is still the one this run was judged against and the model
+is not pinned: as champion when spec.promotion.rollout is "direct" (or the model has no champion yet),
+else as the challenger in shadow or canary beside the champion, which the monitor later promotes or
+rolls back on live labels (evergreen.steps.rollouts). A run that loses that race removes what it
+copied and registers nothing.
 
 A binary classifier's decision threshold (the exported trial's, evergreen.thresholds) goes into the
 version, the champion alias and the model card: serving and batch scoring read it from the registry.
@@ -14,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from evergreen import registry
+from evergreen import aliases, registry
 from evergreen.contracts import PromoteInput, PromoteResult
 from evergreen.data_contract import DataContract, response_shape
 from evergreen.monitoring import alarms
@@ -121,11 +124,19 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
     }
     put_alarms(name, spec)  # before the champion moves: a model never serves without its alarms
     previous = inp.evaluation.champion.version if inp.evaluation.champion else None
+    promotion = spec.promotion
+    alias = registry.CHAMPION if previous is None or promotion.rollout == "direct" else registry.CHALLENGER
     try:
-        registry.register_champion(stores.registry, name, version, record, expected_version=previous)
-    except registry.ChampionChanged:
+        if alias == registry.CHAMPION:
+            registry.register_champion(stores.registry, name, version, record, expected_version=previous,
+                                       reason=f"run {inp.run.run_id}: {inp.evaluation.decision.reason}")
+        else:
+            aliases.enter_rollout(stores.registry, name, version, record, champion_version=previous,
+                                  mode=promotion.rollout, share=promotion.canary_share,
+                                  min_labels=spec.monitoring.min_labels, tolerance=promotion.rollout_tolerance)
+    except registry.AliasesChanged:
         for leftover in (key, card):  # the race was lost: leave no artifact of a version that was never registered
             stores.s3.delete_object(Bucket=bucket, Key=leftover)
         raise
-    return PromoteResult(model_name=name, version=version, promoted=True, previous_champion=previous,
+    return PromoteResult(model_name=name, version=version, promoted=True, alias=alias, previous_champion=previous,
                          model_key=key, sha256=inp.export.sha256)
