@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools import Metrics
+
 from evergreen.local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -177,6 +179,11 @@ def invoke_handler(handler: Callable[[], Callable[[Any, Any], Any]], context: La
         return True, result
     except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error payload
         return False, lambda_error(exc, context.aws_request_id)
+    finally:
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED") == "true":
+            # Powertools (3.x) keeps a disabled Metrics' values, shared by every instance in the process,
+            # and prints them at the 100th value whatever the setting: each invocation leaves none behind
+            Metrics().clear_metrics()
 
 
 class InProcessLambda(_Patch):
