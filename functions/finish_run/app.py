@@ -1,4 +1,4 @@
-"""Record the run's outcome and reason."""
+"""Record the run's outcome, reason and cost."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -15,4 +15,6 @@ STORES = Stores.from_env()
 @logger.inject_lambda_context
 @event_parser(model=FinishInput)
 def handler(event: FinishInput, context: LambdaContext) -> dict:
-    return finish_run.run(event, STORES).model_dump(mode="json")
+    # its own memory from its context: its role cannot read its own configuration (a circular reference)
+    own = {context.invoked_function_arn: context.memory_limit_in_mb}
+    return finish_run.run(event, STORES, known_memory=own).model_dump(mode="json")

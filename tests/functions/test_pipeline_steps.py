@@ -27,7 +27,7 @@ from evergreen.contracts import (
 from evergreen.errors import ChampionIntegrityError
 from evergreen.spec import parse_spec
 from evergreen.steps import ingest, promote
-from evergreen.storage import Stores
+from evergreen.storage import Stores, from_dynamo
 from tests.support.infra import REGION, moto_stores
 from tests.support.runs import search_state
 
@@ -180,6 +180,20 @@ def test_a_skipped_alarm_retrain_frees_its_model(stores):
     finish_run.run(FinishInput(run_id="r1", outcome="skipped", state=state), stores,
                    cloudwatch=boto3.client("cloudwatch", region_name=REGION))
     assert run_records.acquire_lock(stores.experiments, "m", "r2", NOW, timedelta(hours=2)) is None
+
+
+def test_a_run_whose_cost_cannot_be_read_is_recorded_with_the_reason_in_its_place(stores):
+    """FinishRun reads the execution's history for the run's cost (evergreen.cost); when Step Functions
+    will not give it (here: no such execution; on AWS, a missing permission or throttling), the run
+    record is written all the same."""
+    from evergreen.contracts import FinishInput
+    from evergreen.steps import finish_run
+
+    arn = f"arn:aws:states:{REGION}:123456789012:execution:stk-pipeline:r1"
+    finish_run.run(FinishInput(run_id="r1", execution_arn=arn, outcome="failed", state={}), stores,
+                   cloudwatch=boto3.client("cloudwatch", region_name=REGION))
+    record = from_dynamo(stores.experiments.get_item(Key={"run_id": "r1", "sk": "run"})["Item"])
+    assert record["status"] == "FAILED" and "ExecutionDoesNotExist" in record["summary"]["cost"]["error"]
 
 
 def test_an_alarm_inside_the_cooldown_starts_no_second_retrain(stores):

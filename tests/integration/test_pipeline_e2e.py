@@ -11,7 +11,7 @@ import importlib
 import boto3
 import pytest
 
-from evergreen import registry
+from evergreen import registry, run_records
 from evergreen.contracts import ParityReport
 from evergreen.local.api import invoke_api
 from evergreen.local.stack import LocalStack
@@ -65,12 +65,33 @@ def predict_version(stack) -> int:
     return body["model_version"]
 
 
+def check_cost(stack, execution: dict, rec: dict) -> None:
+    """The run record's cost (evergreen.cost) agrees with the execution's history, the functions'
+    memory and the trial records: what moto's interpreter records is what FinishRun read."""
+    spent, sfn = rec["summary"]["cost"], stack.client("stepfunctions")
+    history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    entered = [e for e in history if e["type"].endswith("StateEntered")]
+    # FinishRun read the history before the Succeed state; each of the two trials is a child execution
+    assert entered[-1]["type"] == "SucceedStateEntered"
+    assert spent["state_transitions"] == len(entered) - 1 + 2
+    ingest = spent["steps"]["Ingest"]
+    memory = stack.client("lambda").get_function_configuration(FunctionName=stack.function_name("IngestFunction"))["MemorySize"]
+    assert ingest["invocations"] == 1 and ingest["seconds"] > 0
+    assert ingest["gb_seconds"] == pytest.approx(ingest["seconds"] * memory / 1024, abs=1e-3)
+    table = boto3.resource("dynamodb", region_name=stack.region).Table(stack.outputs["ExperimentsTableName"])
+    trials = [t for t in run_records.run_trials(table, execution["name"]) if not t["candidate_id"].endswith("-refit")]
+    assert spent["steps"]["Train"] == {"invocations": 2, "gb_seconds": pytest.approx(sum(t["gb_seconds"] for t in trials), abs=1e-3)}
+    assert spent["steps"]["Train"]["gb_seconds"] > 0 and spent["steps"]["RecordPromotion"]["invocations"] == 1
+    assert spent["usd"]["total"] > spent["usd"]["step_functions"] > 0
+
+
 def test_an_upload_trains_registers_and_promotes_v1(stack):
     execution = upload_and_wait(stack, "first.csv", make_churn(600, seed=1))
     assert execution["status"] == "SUCCEEDED"
     rec = run_record(stack, execution["name"])
     assert rec["status"] == "PROMOTED" and rec["trigger"] == "upload" and "v1 promoted" in rec["reason"]
     assert rec["summary"]["trials"] == {"total": 2, "failed": 0}
+    check_cost(stack, execution, rec)
 
     champ = champion(stack)
     assert champ["version"] == 1 and champ["run_id"] == execution["name"]

@@ -162,6 +162,28 @@ def test_execution_name_is_the_run_id():
     assert ASL["States"]["Ingest"]["Parameters"]["run_id.$"] == "$$.Execution.Name"
 
 
+def test_finish_run_can_read_what_the_run_cost():
+    """FinishRun gets the execution's ARN for its history, may read the memory of every function the
+    pipeline's own states invoke (its own it reads from its context) and knows the Map's child state,
+    whose invocations the trial records time (evergreen.steps.finish_run.run_cost)."""
+    from evergreen.steps import finish_run
+
+    finishers = [s for _, s in TASKS if s["Resource"] == "${FinishRunFunctionArn}"]
+    assert finishers and all(s["Parameters"]["execution_arn.$"] == "$$.Execution.Id" for s in finishers)
+    [child] = [n for n, s, _ in STATES if n.startswith("TrainRung/") and s["Type"] == "Task" and s["Resource"].startswith("${")]
+    assert child == f"TrainRung/{finish_run.TRIALS_STEP}"
+    invoked = {s["Resource"][2:-1] for n, s in TASKS if "/" not in n} - {"FinishRunFunctionArn"}
+    policy = TEMPLATE["Resources"]["FinishRunFunction"]["Properties"]["Policies"]
+    statements = [s for p in policy if "Statement" in p for s in p["Statement"]]
+    [memory] = [s for s in statements if s["Action"] == ["lambda:GetFunctionConfiguration"]]
+    assert {f"{r['Fn::GetAtt'][0]}Arn" for r in memory["Resource"]} == invoked
+    [history] = [s for s in statements if s["Action"] == ["states:GetExecutionHistory"]]
+    [map_runs] = [s for s in statements if s["Action"] == ["states:DescribeMapRun"]]
+    name = SM["Name"]["Fn::Sub"]
+    assert history["Resource"]["Fn::Sub"].endswith(f":execution:{name}:*")
+    assert map_runs["Resource"]["Fn::Sub"].endswith(f":mapRun:{name}/*")
+
+
 def test_an_upload_that_finds_its_model_busy_waits_for_it():
     from evergreen.steps import ingest
 

@@ -324,6 +324,8 @@ Outcome = Literal["promoted", "rejected", "failed", "skipped"]
 
 class FinishInput(_Model):
     run_id: str
+    # the state machine passes $$.Execution.Id: FinishRun reads its history for the run's cost (evergreen.cost)
+    execution_arn: str | None = None
     outcome: Outcome
     state: dict[str, Any]  # the whole execution state: slots present so far
 

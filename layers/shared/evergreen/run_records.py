@@ -3,6 +3,7 @@
 Items (pk run_id, sk):
     sk="run"               one per execution: status RUNNING -> PROMOTED | REJECTED | FAILED | SKIPPED,
                            trigger, source, model_name, started_at, finished_at, reason, summary
+                           (evergreen.steps.finish_run: its leaderboard, its cost)
     sk="trial#<trial id>"  one per trial: its candidate id, "-r<rung>" after the first rung (`trial_id`);
                            what it holds: evergreen.tracking. Only trials carry recorded_at, so the
                            TrialsByModel index (model_name, recorded_at) holds every trial of a model

@@ -9,16 +9,23 @@ produced a context), so it reads them defensively; the reason recorded is the on
 The leaderboard is built from the run's trial records, not from the state: the state holds only the
 search's finalists, the records every trial of every rung (evergreen.tracking.leaderboard). The exported
 model's ONNX size goes on its leaderboard row and on the record of the trial whose artifact it is.
+
+The run's cost (summary.cost: evergreen.cost) comes from the execution's history, which the state
+machine names ($$.Execution.Id), and, for the Distributed Map's children, from their map runs and the
+trial records. Reading them never costs the run its record: an AWS error is recorded in its place.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-from evergreen import run_records, tracking
+from evergreen import cost, run_records, tracking
 from evergreen.contracts import FinishInput, FinishResult
 from evergreen.errors import clean_cause
 from evergreen.monitoring import alarms
@@ -108,13 +115,52 @@ def record_onnx_size(stores: Stores, run_id: str, state: dict[str, Any], records
         run_records.record_onnx_size(stores.experiments, run_id, tracking.trial_id_of(record), size)
 
 
-def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = None) -> FinishResult:
+# the TrainRung Distributed Map's child state (pipeline.asl.json): its invocations are the trials, which
+# record their own GB-seconds (tracking.gb_seconds), for their histories are the children's
+TRIALS_STEP = "Train"
+
+
+def run_cost(execution_arn: str, records: list[dict[str, Any]], sfn: Any, lambda_client: Any,
+             known_memory: Mapping[str, int]) -> dict[str, Any]:
+    """The run's cost (evergreen.cost), or {"error": ...} when AWS will not tell. `records`: the run's
+    trial records (their GB-seconds); `known_memory`: MemorySize by function ARN where known (FinishRun's
+    own, from its context: its role may not read its own configuration); the others are read with
+    lambda get_function_configuration."""
+    memory = dict(known_memory)
+
+    def memory_mb(function_arn: str) -> int:
+        if function_arn not in memory:
+            memory[function_arn] = int(lambda_client.get_function_configuration(FunctionName=function_arn)["MemorySize"])
+        return memory[function_arn]
+
+    try:
+        events = [event for page in sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn, includeExecutionData=False) for event in page["events"]]
+        invocations = cost.lambda_invocations(events, datetime.now(UTC))
+        children = sum(sfn.describe_map_run(mapRunArn=arn)["executionCounts"]["total"] for arn in cost.map_runs(events))
+        trials = [r for r in records if not r["candidate_id"].endswith(tracking.REFIT_SUFFIX)]
+        train = cost.StepUsage(invocations=children, transitions=children,
+                               gb_seconds=sum(float(r.get("gb_seconds") or 0.0) for r in trials))
+        return cost.run_cost(invocations, cost.state_transitions(events, invocations), memory_mb,
+                             {TRIALS_STEP: train} if children else None)
+    except (ClientError, BotoCoreError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(inp: FinishInput, stores: Stores, cloudwatch: Any = None, sns: Any = None, sfn: Any = None,
+        lambda_client: Any = None, known_memory: Mapping[str, int] | None = None) -> FinishResult:
+    """`known_memory`: MemorySize by function ARN already known (run_cost)."""
     model = model_name_of(inp.state)
     reason = outcome_reason(inp)
-    # what the leaderboard and the ONNX size need: not each trial's input and traceback
+    # what the leaderboard, the ONNX size and the cost need: not each trial's input and traceback
     records = run_records.run_trials(stores.experiments, inp.run_id, [*tracking.TRIAL_FIELDS, "artifact_key"])
     record_onnx_size(stores, inp.run_id, inp.state, records)
-    run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model, summary(inp.state, records))
+    spent = None  # a caller that is not the state machine names no execution
+    if inp.execution_arn:
+        spent = run_cost(inp.execution_arn, records, sfn or boto3.client("stepfunctions"),
+                         lambda_client or boto3.client("lambda"), known_memory or {})
+    run_records.finish(stores.experiments, inp.run_id, inp.outcome.upper(), reason, model,
+                       {**summary(inp.state, records), "cost": spent})
     if model:
         run_records.release_lock(stores.experiments, model, inp.run_id)  # a no-op unless this run held it
     namespace = os.environ.get("METRICS_NAMESPACE", "Evergreen")
