@@ -9,6 +9,7 @@ wrong, or the reverse): the world disagreeing with a model is what a canary is f
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import boto3
@@ -111,3 +112,27 @@ def test_a_worse_canary_is_rolled_back_and_a_better_one_promoted(stack):
         ("monitor", [("champion", 1, 3), ("challenger", 3, None), ("previous", None, 1)]),
     ]
     assert "rolled back: live quality champion v1 1.0000" in log[2]["reason"]
+
+
+def admin(stack, **payload) -> tuple[str | None, dict]:
+    """The documented call: ModelAdminFunction invoked through the Lambda API -> (FunctionError, answer)."""
+    out = stack.client("lambda").invoke(FunctionName=stack.outputs["ModelAdminFunctionName"],
+                                        Payload=json.dumps(payload).encode())
+    return out.get("FunctionError"), json.loads(out["Payload"].read())
+
+
+def test_rollback_to_v1_through_the_lambda_api_and_refused_for_a_missing_version(stack):
+    assert registry.get_alias(table(stack), "churn")["version"] == 3  # after the test above
+    error, answer = admin(stack, action="rollback", model="churn", version=1, reason="v3 mislabels returns", actor="ana")
+    assert error is None, answer
+    assert answer["audit"]["reason"] == "rollback of champion v3 -> v1: v3 mislabels returns"
+    assert registry.get_alias(table(stack), "churn")["version"] == 1
+    status, out = invoke_api(stack, "POST", "/predict", {"model": "churn", "record": {"tenure_months": 3}})
+    assert status == 200 and out["model_version"] == 1
+
+    error, answer = admin(stack, action="rollback", model="churn", version=9, reason="typo")
+    assert error == "Unhandled" and answer["errorType"] == "AdminError"
+    assert answer["errorMessage"] == "model 'churn' has no version 9: nothing was registered under it"
+    error, answer = admin(stack, action="rollback", model="churn", version=2)
+    assert error == "Unhandled" and "needs a reason" in answer["errorMessage"]
+    assert registry.get_alias(table(stack), "churn")["version"] == 1

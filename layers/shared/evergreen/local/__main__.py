@@ -84,6 +84,11 @@ def instructions(stack: LocalStack, api_url: str) -> str:
     if "BatchScoringStateMachineArn" in stack.outputs:
         lines.insert(-2, f"  {aws} s3 cp rows.csv s3://{bucket}/score/{model}/rows.csv    "
                          f"# batch scoring: results in scored/{model}/rows.csv/")
+    if "ModelAdminFunctionName" in stack.outputs:
+        payload = json.dumps({"action": "status", "model": model})
+        lines.append(f"  {aws} lambda invoke --function-name {stack.outputs['ModelAdminFunctionName']} "
+                     f"--cli-binary-format raw-in-base64-out --payload {shlex.quote(payload)} /dev/stdout"
+                     "   # or rollback / promote / end_rollout / pin / unpin, with a reason")
     for route in routes(stack.sam, stack.resolve):
         if route.method == "POST":
             key = f" -H {shlex.quote('x-api-key: ' + stack.api_key)}" if route.api_key_required else ""
