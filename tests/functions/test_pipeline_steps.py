@@ -100,7 +100,8 @@ def test_a_run_that_loses_the_promotion_race_leaves_no_registered_version_or_fil
     assert sorted(int(v["version"]) for v in versions) == [1, 2]
     assert registry.get_alias(stores.registry, "m")["version"] == 2
     assert keys(stores, "models/m/v000003/") == []  # the loser's copy and card are gone
-    assert keys(stores, "models/m/v000002/") == ["models/m/v000002/card.json", "models/m/v000002/model.onnx"]
+    assert keys(stores, "models/m/v000002/") == [
+        "models/m/v000002/card.html", "models/m/v000002/card.json", "models/m/v000002/model.onnx"]
 
 
 def test_a_repeated_s3_event_is_claimed_once(stores):

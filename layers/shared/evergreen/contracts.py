@@ -276,6 +276,9 @@ class ExportResult(_Model):
     parity: ParityReport | None = None
     p50_ms: float | None = None  # the ONNX model's median time to answer one row (export.single_row_p50_ms)
     ranking: list[TrialResult] = Field(default_factory=list)  # successful trials, best validation score first
+    # Evergreen's, Python's and the libraries' versions the artifact was fitted and converted with (the
+    # training layer's: evergreen.tracking.versions), for the model card's lineage
+    versions: dict[str, str | None] = Field(default_factory=dict)
 
 
 class EvaluateInput(_Model):
@@ -299,6 +302,9 @@ class EvaluateResult(_Model):
     slices: list[SliceScore] = Field(default_factory=list)  # spec.promotion.slices, both models per slice
     fairness: list[FairnessReport] = Field(default_factory=list)  # spec.promotion.sensitive, the challenger
     calibration: dict[str, Any] | None = None  # classifiers: metrics.calibration of the challenger on the test split
+    # the model card's plot numbers for the challenger on the test split (evergreen.card_figures.figures):
+    # confusion matrix and ROC/PR curves, or residuals; permutation importance
+    figures: dict[str, Any] | None = None
     # the challenger's outputs on the test split, the monitor's baseline (monitoring.drift.prediction_profile)
     prediction_profile: dict[str, Any] | None = None
 

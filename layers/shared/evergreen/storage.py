@@ -15,7 +15,7 @@ Artifacts bucket:
     runs/<model>/<run_id>/sagemaker/<job>/output/model.tar.gz           that fit when a SageMaker training job ran it
     sagemaker/code/<sha256>/sourcedir.tar.gz                            the training job's program (evergreen.sagemaker_refit)
     runs/<model>/<run_id>/export/model.onnx                             written by export
-    models/<model>/v<version:06d>/{model.onnx,card.json}               written by promote only
+    models/<model>/v<version:06d>/{model.onnx,card.json,card.html}     written by promote only
     models/<model>/contracts/v<contract version:06d>.json              the data contract, by promote
     quarantine/<model>/<run_id>/rows.csv                                rows ingest left out, with why
     batch/<model>/<batch_id>/                                           a batch's manifest and chunk parts, while it runs
@@ -102,6 +102,11 @@ def model_key(model: str, version: int) -> str:
 
 def card_key(model: str, version: int) -> str:
     return f"models/{model}/v{version:06d}/card.json"
+
+
+def card_html_key(model: str, version: int) -> str:
+    """The model card as one self-contained HTML page (evergreen.card_html), beside its JSON."""
+    return f"models/{model}/v{version:06d}/card.html"
 
 
 # --- batch scoring (evergreen.batch) ---------------------------------------------------------

@@ -19,8 +19,11 @@ registry fails the run (ChampionIntegrityError, naming the key and the check), s
 promoted on the baseline bar because the champion could not be read.
 
 Calibration (metrics.calibration: expected calibration error and the reliability curve) is reported
-for classifiers. The challenger's outputs on the test split are kept as `prediction_profile`: the monitor's baseline
-for prediction drift and the estimated quality (evergreen.monitoring.drift).
+for classifiers, and the model card's plot numbers for every model (evergreen.card_figures: confusion
+matrix and ROC/PR curves, or residuals; the permutation importance of each feature, computed with the
+served challenger on a seeded sample of the test split). The challenger's outputs on the test split
+are kept as `prediction_profile`: the monitor's baseline for prediction drift and the estimated
+quality (evergreen.monitoring.drift).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from botocore.exceptions import ClientError
 
-from evergreen import data, gates, metrics, registry, slices, splits, thresholds
+from evergreen import card_figures, data, gates, metrics, registry, slices, splits, thresholds
 from evergreen.bootstrap import paired_improvement
 from evergreen.contracts import (
     ChampionScore,
@@ -68,6 +71,16 @@ def answers(model: OnnxModel, frame: data.Frame, columns: ColumnSchema) -> Predi
     """What `model` answers for the rows of `frame`, fed through the input contract inference uses."""
     feeds = data.model_inputs(frame, columns)
     return model.run(feeds.get("numeric"), feeds.get("categorical"))
+
+
+def card_figures_of(model: OnnxModel, test: data.Frame, said: Prediction, columns: ColumnSchema, metric: str,
+                    seed: int) -> dict:
+    """The model card's plot numbers for `model`, which answered `said` on the test split."""
+    importance = card_figures.permutation_importance(
+        lambda feeds: model.run(feeds.get("numeric"), feeds.get("categorical")), data.model_inputs(test, columns),
+        {"numeric": columns.numeric, "categorical": columns.categorical}, test.target, metric, columns.classes,
+        seed=seed)
+    return card_figures.figures(test.target, said, columns.classes, importance)
 
 
 def champion_answers(stores: Stores, alias: dict, test: data.Frame, schema: ColumnSchema,
@@ -163,4 +176,5 @@ def run(inp: EvaluateInput, stores: Stores) -> EvaluateResult:
                      if said.probabilities is not None else None),
         prediction_profile=prediction_profile(said.labels, said.probabilities, schema.classes,
                                                              test.target),
+        figures=card_figures_of(challenger, test, said, schema, metric, spec.split.seed),
     )

@@ -17,7 +17,7 @@ stored (OnnxModel refuses custom domains and external data).
 
 from __future__ import annotations
 
-from evergreen import data, export
+from evergreen import data, export, tracking
 from evergreen.contracts import ExportInput, ExportResult, RunContext, TrialResult
 from evergreen.evaluation import rank_trials
 from evergreen.onnx_model import ModelIntegrityError, OnnxModel, sha256_hex
@@ -80,6 +80,6 @@ def run(inp: ExportInput, stores: Stores) -> ExportResult:
         note = f" (after skipping: {'; '.join(skipped)})" if skipped else ""
         return ExportResult(passed=True, reason=reason + note, candidate=candidate, onnx_key=key, sha256=digest,
                             size_bytes=len(onnx_bytes), parity=parity, skipped=skipped, ranking=ranking,
-                            p50_ms=export.single_row_p50_ms(served, test, columns))
+                            p50_ms=export.single_row_p50_ms(served, test, columns), versions=tracking.versions())
     return ExportResult(passed=False, reason="no candidate could be exported: " + "; ".join(skipped),
                         skipped=skipped, ranking=ranking)

@@ -1,10 +1,10 @@
 """Promote: copy the exported model under models/, record the data contract when this run sets a new
-one, write the model card, put the model's alarms from its spec, and register the version, in one
-audited transaction, only if the champion is still the one this run was judged against and the model
-is not pinned: as champion when spec.promotion.rollout is "direct" (or the model has no champion yet),
-else as the challenger in shadow or canary beside the champion, which the monitor later promotes or
-rolls back on live labels (evergreen.steps.rollouts). A run that loses that race removes what it
-copied and registers nothing.
+one, write the model card (card.json, and card.html, the page evergreen.card_html renders from it),
+put the model's alarms from its spec, and register the version, in one audited transaction, only if
+the champion is still the one this run was judged against and the model is not pinned: as champion
+when spec.promotion.rollout is "direct" (or the model has no champion yet), else as the challenger in
+shadow or canary beside the champion, which the monitor later promotes or rolls back on live labels
+(evergreen.steps.rollouts). A run that loses that race removes what it copied and registers nothing.
 
 A binary classifier's decision threshold (the exported trial's, evergreen.thresholds) goes into the
 version, the champion alias and the model card: serving and batch scoring read it from the registry.
@@ -17,15 +17,18 @@ from typing import Any
 
 import boto3
 
-from evergreen import aliases, registry
+from evergreen import aliases, card_html, registry
 from evergreen.contracts import PromoteInput, PromoteResult
 from evergreen.data_contract import DataContract, response_shape
 from evergreen.monitoring import alarms
 from evergreen.spec import ModelSpec
-from evergreen.storage import Stores, card_key, contract_key, model_key, now_iso
+from evergreen.storage import Stores, card_html_key, card_key, contract_key, model_key, now_iso
 
 
-def model_card(inp: PromoteInput, version: int) -> dict:
+def model_card(inp: PromoteInput, version: int, profile: dict) -> dict:
+    """The version's model card: what it is, how it scored and why it was promoted, its plots' numbers
+    (Evaluate's figures and calibration), the training data's profile (`profile`, the dataset's
+    profile.json), its contract and its lineage."""
     ev, ex, run = inp.evaluation, inp.export, inp.run
     return {
         "model_name": run.model_name, "version": version, "run_id": run.run_id, "trigger": run.trigger,
@@ -39,10 +42,17 @@ def model_card(inp: PromoteInput, version: int) -> dict:
                    "test_onnx": ev.challenger_test_score, "baseline": ev.baseline_test_score,
                    "champion_before": ev.champion.model_dump() if ev.champion else None},
         "decision": ev.decision.model_dump(),  # with the improvement's interval and any gate's reasons
+        "margin": ev.margin,
         "slices": [sl.model_dump() for sl in ev.slices], "fairness": [f.model_dump() for f in ev.fairness],
         "parity": ex.parity.model_dump() if ex.parity else None,
         "skipped": ex.skipped, "ranking": [t.model_dump() for t in ex.ranking], "spec": run.spec.model_dump(mode="json"),
         "contract": {**run.contract.model_dump(), "key": contract_key(run.model_name, run.contract.version)},
+        "serving": {"onnx_key": ex.onnx_key, "sha256": ex.sha256, "size_bytes": ex.size_bytes, "p50_ms": ex.p50_ms},
+        "calibration": ev.calibration, "figures": ev.figures,
+        "profile": {"key": run.dataset.profile_key, "report": profile.get("report"), **(profile.get("profile") or {})},
+        "lineage": {"run_id": run.run_id, "trigger": run.trigger, "dataset_version": run.dataset.version,
+                    "parent_version": ev.champion.version if ev.champion else None,  # the champion it replaces
+                    "contract_version": run.contract.version, "versions": ex.versions, "written_at": now_iso()},
     }
 
 
@@ -101,16 +111,19 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
     name, bucket = inp.run.model_name, stores.artifacts_bucket
     version = registry.next_version(stores.registry, name)
     key, card, contract = model_key(name, version), card_key(name, version), contract_key(name, inp.run.contract.version)
+    page = card_html_key(name, version)
     stores.s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": inp.export.onnx_key})
     if inp.run.contract.is_new:
         # never removed, even if this run loses the race: a concurrent run of the same version may rely on it
         stores.put_json(bucket, contract, data_contract(stores, inp, version).model_dump(mode="json"))
-    stores.put_json(bucket, card, model_card(inp, version))
+    written = model_card(inp, version, stores.get_json(inp.run.dataset.bucket, inp.run.dataset.profile_key))
+    stores.put_json(bucket, card, written)
+    stores.put_bytes(bucket, page, card_html.render(written).encode(), "text/html; charset=utf-8")
 
     spec = inp.run.spec
     record = {
         "model_key": key, "sha256": inp.export.sha256, "size_bytes": inp.export.size_bytes,
-        "card_key": card, "columns": inp.run.dataset.columns.model_dump(),
+        "card_key": card, "card_html_key": page, "columns": inp.run.dataset.columns.model_dump(),
         "contract_version": inp.run.contract.version, "contract_key": contract,
         "primary_metric": inp.evaluation.metric, "test_score": inp.evaluation.challenger_test_score,
         "run_id": inp.run.run_id, "dataset_version": inp.run.dataset.version, "test_key": inp.run.dataset.test_key,
@@ -135,7 +148,7 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
                                   mode=promotion.rollout, share=promotion.canary_share,
                                   min_labels=spec.monitoring.min_labels, tolerance=promotion.rollout_tolerance)
     except registry.AliasesChanged:
-        for leftover in (key, card):  # the race was lost: leave no artifact of a version that was never registered
+        for leftover in (key, card, page):  # the race was lost: leave no artifact of a version that was never registered
             stores.s3.delete_object(Bucket=bucket, Key=leftover)
         raise
     return PromoteResult(model_name=name, version=version, promoted=True, alias=alias, previous_champion=previous,
