@@ -282,6 +282,24 @@ def test_inference_function_imports_on_python312_without_sklearn(built, python31
     assert result["outside"] == [], f"modules loaded from outside the bundle: {result['outside']}"
 
 
+_IMPORT_HANDLER = """
+    import sys
+    import app
+    print('{"handler": %s}' % str(callable(getattr(app, "handler", None))).lower())
+"""
+
+
+@pytest.mark.parametrize("function", sorted(lid for lid, r in infra.template()["Resources"].items()
+                                            if r["Type"] == "AWS::Serverless::Function"))
+def test_every_function_imports_with_its_own_layers_alone(built, python312, lambda_runtime_packages, tmp_path, function):
+    """Locally every layer is on the path: here each handler gets only the layers the template gives it
+    (and the runtime's boto3), as on Lambda, so a step importing a package of another layer fails."""
+    code_dir = function_dir(built, function)
+    layers = [python_dir(layer_dir(built, lid)) for lid in layers_of(built, function)]
+    assert run_python(python312, [code_dir, *layers, lambda_runtime_packages], _IMPORT_HANDLER, tmp_path) == {
+        "handler": True}
+
+
 _TRAIN_AND_EXPORT = """
     import base64, importlib.util, json, sys
     spec = importlib.util.spec_from_file_location("tiny_model", sys.argv[1])
