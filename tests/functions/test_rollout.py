@@ -133,6 +133,8 @@ def test_a_worse_challenger_is_rolled_back_and_a_better_one_promoted_on_live_lab
 def test_a_pinned_model_is_not_promoted_automatically_but_a_worse_challenger_still_goes(stores, models):
     start(stores, models, "canary", min_labels=20)
     admin.run(admin.AdminRequest(action="pin", model=MODEL, reason="quarter close", actor="ana"), stores)
+    with pytest.raises(admin.AdminError, match="already pinned at champion v1 by ana \\(quarter close\\)"):
+        admin.run(admin.AdminRequest(action="pin", model=MODEL, reason="again"), stores)
     with pytest.raises(registry.AliasesChanged, match="not pinned"):  # the pipeline cannot move the champion
         registry.register_champion(stores.registry, MODEL, 9, record(stores, models[1], 9), expected_version=1)
     bodies = ask(stores, cache_of(stores), tiny_model.synthetic_records(100, seed=8)[0])
@@ -174,5 +176,7 @@ def test_rollback_is_refused_for_a_missing_or_unverified_version(stores, models)
     with pytest.raises(admin.AdminError, match="v5 of 'churn' is unverified: .*no promotion decision"):
         refuse(5)
     assert registry.get_alias(stores.registry, MODEL)["version"] == 1  # nothing moved
-    with pytest.raises(ValueError, match="needs a reason"):
-        admin.AdminRequest(action="rollback", model=MODEL, version=1)
+    with pytest.raises(admin.AdminError, match="^invalid request: request: rollback needs a reason"):
+        admin.parse_request({"action": "rollback", "model": MODEL, "version": 1})
+    with pytest.raises(admin.AdminError, match="^invalid request: action: Input should be 'rollback'"):
+        admin.parse_request({"action": "delete", "model": MODEL, "reason": "x"})

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evergreen import aliases, registry
 from evergreen.onnx_model import ModelIntegrityError
@@ -52,6 +52,16 @@ class AdminRequest(BaseModel):
         if self.action == "rollback" and self.version is None:
             raise ValueError("rollback needs the version to go back to")
         return self
+
+
+def parse_request(event: Any) -> AdminRequest:
+    """The invocation's payload as an AdminRequest; AdminError naming each problem on one line."""
+    try:
+        return AdminRequest.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise AdminError(f"invalid request: {problems}") from None
 
 
 def verified_version(stores: Stores, model: str, version: int) -> dict[str, Any]:

@@ -83,6 +83,9 @@ def pin(table: Any, model: str, *, reason: str, actor: str) -> dict[str, Any]:
     champion = registry.get_alias(table, model, CHAMPION)
     if champion is None:
         raise NothingToMove(f"model {model!r} has no champion to pin")
+    if (held := registry.get_pin(table, model)) is not None:
+        raise NothingToMove(f"model {model!r} is already pinned at champion v{held.get('version')} by "
+                            f"{held.get('actor')} ({held.get('reason')}): unpin it first")
     held = {"reason": reason, "actor": actor, "pinned_at": now_iso(), "version": int(champion["version"])}
     return registry.move(table, model, {}, expected={CHAMPION: int(champion["version"])},
                          reason=f"pinned at champion v{champion['version']}: {reason}", actor=actor, pin=held)

@@ -86,9 +86,10 @@ def instructions(stack: LocalStack, api_url: str) -> str:
                          f"# batch scoring: results in scored/{model}/rows.csv/")
     if "ModelAdminFunctionName" in stack.outputs:
         payload = json.dumps({"action": "status", "model": model})
+        lines.append(f"  echo {shlex.quote(payload)} > request.json   # or rollback / promote / end_rollout / pin / "
+                     "unpin, with a reason")
         lines.append(f"  {aws} lambda invoke --function-name {stack.outputs['ModelAdminFunctionName']} "
-                     f"--cli-binary-format raw-in-base64-out --payload {shlex.quote(payload)} /dev/stdout"
-                     "   # or rollback / promote / end_rollout / pin / unpin, with a reason")
+                     "--payload fileb://request.json answer.json")
     for route in routes(stack.sam, stack.resolve):
         if route.method == "POST":
             key = f" -H {shlex.quote('x-api-key: ' + stack.api_key)}" if route.api_key_required else ""
