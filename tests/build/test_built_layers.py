@@ -7,7 +7,7 @@ Run `make build` first; without .aws-sam/build/template.yaml every test here is 
   scikit-learn, scipy, pandas or skl2onnx; TrainingLayer ships scikit-learn, skl2onnx and onnxruntime;
 - every function of template.yaml was built, with its handler module (app.py);
 - SharedLayer holds every module of layers/shared/evergreen except the developer-only ones that
-  layers/shared/Makefile excludes (evergreen/local/, the moto-backed local runtime, and evergreen/cli.py);
+  layers/shared/Makefile excludes (evergreen/local/, the moto-backed local runtime, and evergreen/cli/, the `evergreen` command);
 - the size budget, measured by scripts/size_report.py: each function + its layers unzips to at most
   250 MiB (Lambda's limit), InferenceFunction to at most 150 MiB;
 - with a local CPython 3.12 (found as scripts/compile_pyc.py finds one, e.g. pyenv's 3.12.x; skipped
@@ -46,7 +46,7 @@ pytestmark = [
 # import name -> distribution name (as in *.dist-info and auditwheel's *.libs folders)
 TRAINING_ONLY = {"sklearn": "scikit_learn", "scipy": "scipy", "pandas": "pandas", "skl2onnx": "skl2onnx"}
 # Developer-only parts of the evergreen package (layers/shared/Makefile: tar --exclude=...).
-DEV_ONLY = ("evergreen/local", "evergreen/cli.py")
+DEV_ONLY = ("evergreen/local", "evergreen/cli")
 # What the Lambda Python runtime itself provides (boto3 and its dependencies; not shipped in a layer).
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 LAMBDA_LIMIT_MIB = 250
@@ -168,6 +168,7 @@ def test_shared_layer_ships_the_evergreen_package_without_the_local_runtime(buil
     deployed_dev = sorted(m for m in shipped if _dev_only(m))
     assert not deployed_dev, f"developer-only modules deployed in SharedLayer: {deployed_dev}"
     assert not (python_dir(layer_dir(built, "SharedLayer")) / "evergreen" / "local").exists()
+    assert not (python_dir(layer_dir(built, "SharedLayer")) / "evergreen" / "cli").exists()
 
 
 # ---------------------------------------------------------------- size budget

@@ -59,6 +59,27 @@ def finish(table: Any, run_id: str, status: str, reason: str, model: str | None,
                       ExpressionAttributeNames=names, ExpressionAttributeValues=to_dynamo(values))
 
 
+def get_run(table: Any, run_id: str) -> dict[str, Any] | None:
+    """A run's record (sk "run"), or None when the run has none yet."""
+    item = table.get_item(Key={"run_id": run_id, "sk": "run"}, ConsistentRead=True).get("Item")
+    return from_dynamo(item) if item else None
+
+
+def model_runs(table: Any, model: str, limit: int) -> list[dict[str, Any]]:
+    """The run records of a model, newest first, at most `limit`: the ByModel index (model_name,
+    started_at), which holds the run records only (trials have no started_at)."""
+    kwargs: dict[str, Any] = {"IndexName": "ByModel", "KeyConditionExpression": Key("model_name").eq(model),
+                              "ScanIndexForward": False}
+    runs: list[dict[str, Any]] = []
+    while len(runs) < limit:
+        page = table.query(**kwargs, Limit=limit - len(runs))
+        runs += [from_dynamo(item) for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return runs
+
+
 def record_trial(table: Any, item: dict[str, Any]) -> None:
     """One trial's item, keyed by its trial_id (its candidate id, and its rung after the first)."""
     trial = item.get("trial_id", item["candidate_id"])

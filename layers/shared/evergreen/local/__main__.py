@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from evergreen.local import running
 from evergreen.local.api import routes, serve_api
 from evergreen.local.stack import DEFAULT_API_KEY, DUMMY_CREDENTIALS, LocalStack
 
@@ -146,6 +147,13 @@ def _tick_forever(stack: LocalStack, interval: float, stop: threading.Event) -> 
             print(f"[alarm] evaluation failed: {exc}", file=sys.stderr, flush=True)
 
 
+def running_stack(stack: LocalStack, api_url: str) -> running.RunningStack:
+    """What the CLI needs to find this stack (evergreen.local.running)."""
+    return running.RunningStack(pid=os.getpid(), endpoint_url=f"http://127.0.0.1:{stack.server_port}", api_url=api_url,
+                                api_key=stack.api_key, region=stack.region, stack_name=stack.stack_name,
+                                outputs=dict(stack.outputs))
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -154,13 +162,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         server = serve_api(stack, args.api_port)
         ticker = threading.Thread(target=_tick_forever, args=(stack, args.tick_interval, stop), daemon=True)
         ticker.start()
+        state = running.write(running_stack(stack, server.url))  # type: ignore[attr-defined]
         print(instructions(stack, server.url), flush=True)  # type: ignore[attr-defined]
+        print(f"\nThe evergreen CLI finds this stack through {state} (evergreen models, evergreen watch, ...).",
+              flush=True)
         try:
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass
         finally:
+            running.remove(os.getpid(), state)
             stop.set()
             server.shutdown()
             server.server_close()
