@@ -108,7 +108,6 @@ def test_versions_steps_durations_and_validation_messages():
     assert [cards.parse_version(v) for v in ("3", "v3", "V000003")] == [3, 3, 3]
     with pytest.raises(CliError, match="'v0' is not a version"):
         cards.parse_version("v0")
-    assert cards.html_key("demo", 2) == "models/demo/v000002/card.html"
     assert [logs.step_name(n) for n in ("IngestFunction", "NextRungFunction", "InferenceFunction")] == ["ingest", "next-rung", "inference"]
     assert logs.parse_since("90m").total_seconds() == 5400 and logs.parse_since("2d").days == 2
     with pytest.raises(CliError, match="give a duration"):

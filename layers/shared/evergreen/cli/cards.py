@@ -23,7 +23,7 @@ from evergreen import registry
 from evergreen.cli import output
 from evergreen.cli.output import CliError, JsonFlag
 from evergreen.cli.target import Target, target_of
-from evergreen.storage import card_key
+from evergreen.storage import card_html_key, card_key
 
 
 def parse_version(text: str) -> int:
@@ -31,10 +31,6 @@ def parse_version(text: str) -> int:
     if not found or int(found.group(1)) < 1:
         raise CliError(f"{text!r} is not a version: give it as 3 or v3")
     return int(found.group(1))
-
-
-def html_key(model: str, version: int) -> str:
-    return card_key(model, version).removesuffix(".json") + ".html"
 
 
 def champion_version(target: Target, model: str) -> int:
@@ -105,7 +101,7 @@ def card(ctx: typer.Context,
     content = json.loads(read_card(target, model, number, key))
     page = None
     if open_:
-        html = read_card(target, model, number, html_key(model, number))
+        html = read_card(target, model, number, card_html_key(model, number))
         folder = Path(tempfile.gettempdir()) / "evergreen-cards"
         folder.mkdir(parents=True, exist_ok=True)
         page = folder / f"{target.name}-{model}-v{number:06d}.html"
