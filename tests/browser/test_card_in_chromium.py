@@ -2,9 +2,9 @@
 Promote wrote for a model promoted through the real steps (tests/support/cards.py: a binary churn
 classifier with a category that is markup, and a regressor), and:
 
-- lays it out: a measuring copy of the page (the same page, its Content-Security-Policy widened for
-  one script with a nonce, which measures and writes what it found into the DOM) is dumped with
-  --dump-dom; each plot is an <svg> rendered at its size, with as many drawn marks (bars, cells, dots,
+- lays it out: a measuring copy of the page (tests/support/browser.py: the same page, its
+  Content-Security-Policy widened for one script with a nonce, which measures and writes what it found
+  into the DOM) is dumped with --dump-dom; each plot is an <svg> rendered at its size, with as many drawn marks (bars, cells, dots,
   curves) of non-zero extent as the card has numbers for, and the category that is markup is text;
 - renders the page as it is, with the console logged (--enable-logging=stderr): nothing is logged (no
   script runs, nothing is blocked or fails to load), while the measuring copy's own console line shows
@@ -16,29 +16,14 @@ Without chromium the tests skip, saying how to install it, except in CI (CI=true
 
 from __future__ import annotations
 
-import html
-import json
-import os
-import re
-import shutil
-import struct
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from evergreen import registry
 from evergreen.synthetic import make_churn
+from tests.support.browser import MEASURED, SCREENSHOTS, WIDTH, browse, console_lines, drawn, measured, png_size
 from tests.support.cards import promote_through_the_steps, regression_csv
-from tests.support.infra import ROOT, moto_stores
+from tests.support.infra import PROMOTE_ENV, moto_stores
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "build" / "screenshots"
-WIDTH = 1200
-# a closed network: no background requests, no first-run or sync traffic (see /work/.library/env)
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         "--enable-logging=stderr", "--v=0")
 MARKUP = "<img src=x onerror=alert(1)>"  # a payment method in the uploaded data
 SPECS = {
     "binary": ("{name: churn, target: churned, problem_type: classification, primary_metric: accuracy, "
@@ -47,34 +32,6 @@ SPECS = {
     "regression": ("{name: price, target: price, problem_type: regression, primary_metric: rmse, "
                    "candidates: [{family: ridge}]}"),
 }
-MEASURE = """
-const found = {height: document.documentElement.scrollHeight, images: document.images.length,
-  scripts: document.scripts.length, text: document.body.textContent, sections: {}};
-for (const section of document.querySelectorAll("section")) {
-  found.sections[section.id] = [...section.querySelectorAll("svg")].map(svg => {
-    const box = svg.getBoundingClientRect();
-    const marks = [...svg.querySelectorAll("polyline, path, circle, rect:not([fill=none])")].map(mark => {
-      const b = mark.getBBox();
-      return {tag: mark.tagName, width: b.width, height: b.height};
-    });
-    return {width: box.width, height: box.height, marks: marks.filter(m => m.width > 0 || m.height > 0)};
-  });
-}
-const out = document.createElement("pre");
-out.id = "measured";
-out.textContent = JSON.stringify(found);
-document.body.appendChild(out);
-console.log("measured the card");
-"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run installs it (apt-get install chromium)")
-    pytest.skip(f"{CHROMIUM} is not installed: apt-get install chromium (CI installs it, and fails without it)")
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +40,7 @@ def promoted() -> dict[str, tuple[dict, str]]:
     out = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
         for kind, spec in SPECS.items():
-            storage = moto_stores(monkeypatch, ALARM_PREFIX="stk", METRICS_NAMESPACE="Evergreen",
-                                  MONITOR_PERIOD_SECONDS="300")
+            storage = moto_stores(monkeypatch, **PROMOTE_ENV)
             stores = next(storage)
             body = (make_churn(1500, seed=3).replace(b"mailed_check", MARKUP.encode()) if kind == "binary"
                     else regression_csv(1500, seed=4))
@@ -98,34 +54,11 @@ def promoted() -> dict[str, tuple[dict, str]]:
     return out
 
 
-def browse(chromium: str, tmp_path: Path, page: Path, *flags: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *flags, page.as_uri()],
-                          capture_output=True, text=True, timeout=120, check=True)
-
-
-def measured(chromium: str, tmp_path: Path, page: str) -> tuple[dict, str]:
-    """What the measuring copy of `page` found, and the browser's log."""
-    csp = 'content="default-src \'none\'; style-src \'unsafe-inline\'"'
-    assert page.count(csp) == 1 and page.count("</body>") == 1
-    copy = (page.replace(csp, csp[:-1] + '; script-src \'nonce-measure\'"')
-            .replace("</body>", f'<script nonce="measure">{MEASURE}</script></body>'))
-    path = tmp_path / "measuring.html"
-    path.write_text(copy)
-    done = browse(chromium, tmp_path, path, "--dump-dom", f"--window-size={WIDTH},1000")
-    [text] = re.findall(r'<pre id="measured">(.*?)</pre>', done.stdout, flags=re.DOTALL)
-    return json.loads(html.unescape(text)), done.stderr
-
-
-def drawn(svg: dict, tag: str) -> list[dict]:
-    return [m for m in svg["marks"] if m["tag"] == tag]
-
-
 @pytest.mark.parametrize("kind", ["binary", "regression"])
 def test_the_card_lays_out_its_plots_in_chromium(chromium, promoted, tmp_path, kind):
     card, page = promoted[kind]
     found, log = measured(chromium, tmp_path, page)
-    assert "measured the card" in log  # the log carries the page's console
+    assert MEASURED in log  # the log carries the page's console
     assert found["images"] == 0 and found["scripts"] == 1  # the measuring script alone
     sections = found["sections"]
     figures = card["figures"]
@@ -156,12 +89,6 @@ def test_the_card_lays_out_its_plots_in_chromium(chromium, promoted, tmp_path, k
         assert len(drawn(sections["predicted"][0], "circle")) == len(figures["residuals"]["by_prediction"])
 
 
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
-
-
 @pytest.mark.parametrize("kind", ["binary", "regression"])
 def test_the_card_renders_without_a_console_message_in_a_screenshot(chromium, promoted, tmp_path, kind):
     _, page = promoted[kind]
@@ -172,7 +99,7 @@ def test_the_card_renders_without_a_console_message_in_a_screenshot(chromium, pr
     shot = SCREENSHOTS / ("model_card.png" if kind == "binary" else f"model_card_{kind}.png")
     shot.unlink(missing_ok=True)
     done = browse(chromium, tmp_path, path, f"--screenshot={shot}", f"--window-size={WIDTH},{height}")
-    assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
+    assert console_lines(done.stderr) == []
     assert png_size(shot) == (WIDTH, height)
     # a page of the same width with a heading alone (1200 x 4200) makes a 27 KB PNG; the cards, with
     # their plots and tables, 260-460 KB

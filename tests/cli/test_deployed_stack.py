@@ -17,10 +17,9 @@ import pytest
 
 from evergreen import tracking
 from evergreen.cli import app
-from evergreen.local.stack import LocalStack
 from evergreen.synthetic import make_churn
-from tests.support.infra import ROOT
 from tests.support.specs import churn_spec
+from tests.support.stacks import named_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +29,7 @@ SPEC = churn_spec("churn", "  - family: logistic_regression\n    grid: {C: [1.0]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env, LocalStack(root=ROOT, parameters={"ModelName": "churn"},
-                                                          stack_name=STACK) as s:
-        env.setenv("CHAMPION_TTL_SECONDS", "0")
-        env.setenv("EVERGREEN_HOME", str(tmp_path_factory.mktemp("home")))  # no local stack's state file
-        env.delenv("EVERGREEN_STACK", raising=False)
+    with named_stack(STACK, tmp_path_factory.mktemp("home")) as s:
         yield s
 
 

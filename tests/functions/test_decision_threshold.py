@@ -27,7 +27,7 @@ from evergreen.spec import Candidate, parse_spec
 from evergreen.steps import batch_score, evaluate, export_onnx, promote, refit
 from evergreen.steps.common import dump_pipeline, load_pipeline
 from evergreen.storage import Stores, candidate_key
-from tests.support.infra import moto_stores
+from tests.support.infra import PROMOTE_ENV, moto_stores
 from tests.support.runs import run_context
 
 SPEC = parse_spec("{name: fraud, target: fraud, problem_type: classification, primary_metric: balanced_accuracy,"
@@ -48,7 +48,7 @@ def rare():
 
 @pytest.fixture
 def stores(monkeypatch):
-    yield from moto_stores(monkeypatch, ALARM_PREFIX="stk", METRICS_NAMESPACE="Evergreen", MONITOR_PERIOD_SECONDS="300")
+    yield from moto_stores(monkeypatch, **PROMOTE_ENV)
 
 
 def run_of(stores: Stores, rare) -> RunContext:

@@ -28,7 +28,7 @@ from evergreen.errors import ChampionIntegrityError
 from evergreen.spec import parse_spec
 from evergreen.steps import ingest, promote
 from evergreen.storage import Stores, from_dynamo
-from tests.support.infra import REGION, moto_stores
+from tests.support.infra import PROMOTE_ENV, REGION, moto_stores
 from tests.support.runs import search_state
 
 SCHEMA = ColumnSchema(numeric=["x"], categorical=[], target="y", problem_type="classification", classes=["a", "b"])
@@ -38,7 +38,7 @@ SPEC = parse_spec("{name: m, target: y, problem_type: classification, primary_me
 
 @pytest.fixture
 def stores(monkeypatch):
-    yield from moto_stores(monkeypatch, ALARM_PREFIX="stk", METRICS_NAMESPACE="Evergreen", MONITOR_PERIOD_SECONDS="300")
+    yield from moto_stores(monkeypatch, **PROMOTE_ENV)
 
 
 def promote_input(stores: Stores, run_id: str, champion: int | None) -> PromoteInput:
@@ -87,6 +87,98 @@ def test_promotion_puts_the_models_alarms_from_its_spec(stores):
     assert cw.describe_alarms(AlarmNames=["stk-quality-m"])["MetricAlarms"][0]["StateValue"] == "ALARM"
     promote.put_alarms("m", spec_with(quality_threshold=0.9))  # a changed spec updates it
     assert cw.describe_alarms(AlarmNames=["stk-quality-m"])["MetricAlarms"][0]["Threshold"] == 0.9
+
+
+STACK_WIDGET = {"type": "text", "x": 0, "y": 0, "width": 24, "height": 3, "properties": {"markdown": "the stack's"}}
+MODEL_METRICS = {("PredictionQuality", "Average"), ("DriftedFeatureShare", "Maximum"), ("PredictionCount", "Sum"),
+                 ("LabelledPredictions", "Maximum"), ("ModelLoadFailure", "Sum"), ("ImplausiblePredictions", "Sum"),
+                 ("RunOutcome", "Sum"), ("PredictLatency", "p50"), ("PredictLatency", "p95"), ("ModelLatency", "p95")}
+
+
+def dashboard_widgets() -> list[dict]:
+    import json
+
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    return json.loads(cw.get_dashboard(DashboardName="stk-evergreen")["DashboardBody"])["widgets"]
+
+
+def model_widgets(widgets: list[dict], model: str) -> list[dict]:
+    """The widgets whose title or heading names `model`."""
+    return [w for w in widgets if (w["properties"].get("title") or "").startswith(f"{model}: ")
+            or w["properties"].get("markdown") == f"### Model {model}"]
+
+
+def test_the_first_promotion_adds_the_models_widgets_to_the_dashboard_and_later_ones_none(stores):
+    import json
+
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    cw.put_dashboard(DashboardName="stk-evergreen", DashboardBody=json.dumps({"widgets": [STACK_WIDGET]}))
+    promote.run(promote_input(stores, "r1", None), stores)
+    widgets = dashboard_widgets()
+    assert widgets[0] == STACK_WIDGET
+    ours = model_widgets(widgets, "m")
+    assert ours == widgets[1:] and len(ours) == 6  # a heading, then quality, drift, predictions, errors, latency
+    assert [w["properties"].get("title") for w in ours[1:]] == [
+        "m: live quality (PredictionQuality)", "m: drift (DriftedFeatureShare)", "m: predictions", "m: errors",
+        "m: latency (ms)"]
+    assert min(w["y"] for w in ours) == 3  # below the stack's widgets
+    assert all(w["x"] + w["width"] <= 24 for w in ours)
+    lines = [line for w in ours[1:] for line in w["properties"]["metrics"]]
+    assert {(line[1], line[-1]["stat"]) for line in lines} == MODEL_METRICS
+    for line in lines:  # namespace Evergreen, dimension Model=m (RunOutcome: and Outcome=failed)
+        assert line[0] == "Evergreen" and line[2:4] == ["Model", "m"]
+        assert line[4:-1] == (["Outcome", "failed"] if line[1] == "RunOutcome" else [])
+    arns = {a["AlarmName"]: a["AlarmArn"] for a in cw.describe_alarms(AlarmNamePrefix="stk-")["MetricAlarms"]}
+    assert ours[1]["properties"]["annotations"] == {"alarms": [arns["stk-quality-m"]]}
+    assert ours[2]["properties"]["annotations"] == {"alarms": [arns["stk-drift-m"]]}
+    assert {w["properties"].get("period") for w in ours[1:]} == {300} and {w["properties"]["region"] for w in ours[1:]} == {REGION}
+
+    promote.run(promote_input(stores, "r2", 1), stores)  # v2: nothing is added twice
+    assert dashboard_widgets() == widgets
+    moved = [{**w, "x": 0, "y": 40} if w == ours[-1] else w for w in widgets]  # a person moved the latency graph
+    cw.put_dashboard(DashboardName="stk-evergreen", DashboardBody=json.dumps({"widgets": moved}))
+    assert promote.put_dashboard_widgets("m", {}) == 0 and dashboard_widgets() == moved
+    without_drift = [w for w in moved if w != ours[2]]  # ... and deleted the drift graph: the next promotion re-adds it
+    cw.put_dashboard(DashboardName="stk-evergreen", DashboardBody=json.dumps({"widgets": without_drift}))
+    assert promote.put_dashboard_widgets("m", {"drift": arns["stk-drift-m"]}) == 1
+    assert dashboard_widgets() == [*without_drift, {**ours[2], "y": 46}]
+
+
+def test_each_model_gets_its_own_row_and_a_deleted_dashboard_is_made_anew(stores):
+    promote.run(promote_input(stores, "r1", None), stores)  # no dashboard yet: made with m's widgets
+    first = dashboard_widgets()
+    assert model_widgets(first, "m") == first and min(w["y"] for w in first) == 0
+    assert promote.put_dashboard_widgets("n", {}) == 6
+    widgets = dashboard_widgets()
+    assert widgets[:6] == first and model_widgets(widgets, "n") == widgets[6:]
+    assert min(w["y"] for w in widgets[6:]) == max(w["y"] + w["height"] for w in first) == 13
+    assert "annotations" not in widgets[7]["properties"]  # no alarm ARN given: no annotation
+
+
+def test_a_dashboard_that_refuses_the_widgets_does_not_stop_the_promotion(stores, monkeypatch, caplog):
+    from botocore.exceptions import ClientError
+
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "InvalidParameterInput", "Message": "too many widgets"}}, "PutDashboard")
+
+    client = boto3.client("cloudwatch", region_name=REGION)
+    monkeypatch.setattr(client, "put_dashboard", refuse)
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda service, *a, **k: client if service == "cloudwatch" else real_client(service, *a, **k))
+    assert promote.run(promote_input(stores, "r1", None), stores).version == 1
+    assert registry.get_alias(stores.registry, "m")["version"] == 1
+    assert "the dashboard stk-evergreen was left as it was" in caplog.text and "too many widgets" in caplog.text
+
+
+def test_the_template_lets_promote_read_and_write_its_stacks_dashboard_alone():
+    from tests.support import infra
+
+    props = infra.resource("PromoteFunction")["Properties"]
+    name = infra.resource("Dashboard")["Properties"]["DashboardName"]
+    assert props["Environment"]["Variables"]["DASHBOARD_NAME"] == name == {"Fn::Sub": "${AWS::StackName}-evergreen"}
+    [grant] = [s for s in props["Policies"][0]["Statement"] if "cloudwatch:PutDashboard" in s["Action"]]
+    assert grant["Action"] == ["cloudwatch:GetDashboard", "cloudwatch:PutDashboard"]
+    assert grant["Resource"] == {"Fn::Sub": f"arn:${{AWS::Partition}}:cloudwatch::${{AWS::AccountId}}:dashboard/{name['Fn::Sub']}"}
 
 
 def test_a_run_that_loses_the_promotion_race_leaves_no_registered_version_or_file(stores):

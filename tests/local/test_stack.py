@@ -195,6 +195,8 @@ def test_the_aws_cli_works_against_server_mode(tmp_path):
         assert f"aws --endpoint-url http://localhost:{port} s3 cp data.csv s3://{bucket}/uploads/" in text
         assert f"curl -X POST http://127.0.0.1:8080/echo -H 'x-api-key: {stack.api_key}'" in text
         assert "EchoFunctionTick" in text and "rate(5 minutes)" in text
+        assert "Report page (versions and decisions, live quality and drift, alarms, trials, model cards): " \
+               "http://127.0.0.1:8080/ui/" in text
 
 
 def test_one_local_stack_at_a_time(stack):

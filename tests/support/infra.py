@@ -17,6 +17,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 REGION = "us-east-1"
+# what Promote reads besides Stores (template.yaml: PromoteFunction's Environment), for a stack named "stk"
+PROMOTE_ENV = {"ALARM_PREFIX": "stk", "METRICS_NAMESPACE": "Evergreen", "MONITOR_PERIOD_SECONDS": "300",
+               "DASHBOARD_NAME": "stk-evergreen"}
 
 
 @lru_cache(maxsize=1)

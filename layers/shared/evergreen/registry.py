@@ -22,7 +22,8 @@ both move it (AliasesChanged), a version never changes once written, and no alia
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -34,6 +35,7 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 PIN_SK = "pin"
 AUDIT_PREFIX = "audit#"
+VERSION_PREFIX = "version#"
 # the keys of an item that are the registry's, not the version's record
 _ITEM_KEYS = ("model_name", "sk", "registered_at", "updated_at", "previous_version", "rollout", "moved_by")
 
@@ -43,7 +45,7 @@ class AliasesChanged(RuntimeError):
 
 
 def version_sk(version: int) -> str:
-    return f"version#{version:06d}"
+    return f"{VERSION_PREFIX}{version:06d}"
 
 
 def alias_sk(alias: str) -> str:
@@ -157,15 +159,15 @@ def register_champion(table: Any, model_name: str, version: int, record: dict[st
 
 def audit_log(table: Any, model_name: str, limit: int | None = None) -> list[dict[str, Any]]:
     """The model's audit entries, newest first."""
-    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("model_name").eq(model_name) & Key("sk").begins_with(AUDIT_PREFIX),
-                              "ScanIndexForward": False, "ConsistentRead": True}
-    entries: list[dict[str, Any]] = []
-    while True:
-        page = table.query(**kwargs)
-        entries += [{k: v for k, v in from_dynamo(i).items() if k not in ("model_name", "sk")} for i in page["Items"]]
-        if (limit is not None and len(entries) >= limit) or "LastEvaluatedKey" not in page:
-            return entries[:limit]
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    entries = _items(table.query, KeyConditionExpression=Key("model_name").eq(model_name) & Key("sk").begins_with(AUDIT_PREFIX),
+                     ScanIndexForward=False, ConsistentRead=True)
+    return [{k: v for k, v in item.items() if k not in ("model_name", "sk")} for item in islice(entries, limit)]
+
+
+def versions(table: Any, model_name: str) -> list[dict[str, Any]]:
+    """Every registered version of the model, oldest first (one Query; the report's timeline)."""
+    return list(_items(table.query, KeyConditionExpression=Key("model_name").eq(model_name)
+                       & Key("sk").begins_with(VERSION_PREFIX), ConsistentRead=True))
 
 
 def champions(table: Any, alias: str = CHAMPION) -> list[dict[str, Any]]:
@@ -174,12 +176,16 @@ def champions(table: Any, alias: str = CHAMPION) -> list[dict[str, Any]]:
     A Scan filtered on the alias's sort key: the registry holds a few items per model (and one per
     audited move), so this reads little (the prediction log, which is large, is never scanned).
     """
-    kwargs: dict[str, Any] = {"FilterExpression": "sk = :sk", "ExpressionAttributeValues": {":sk": alias_sk(alias)},
-                              "ConsistentRead": True}
-    items: list[dict[str, Any]] = []
+    items = _items(table.scan, FilterExpression="sk = :sk", ExpressionAttributeValues={":sk": alias_sk(alias)},
+                   ConsistentRead=True)
+    return sorted(items, key=lambda i: str(i["model_name"]))
+
+
+def _items(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """The items of a Query or Scan (`call`: table.query or table.scan), page after page, as plain values."""
     while True:
-        page = table.scan(**kwargs)
-        items += [from_dynamo(i) for i in page["Items"]]
+        page = call(**kwargs)
+        yield from (from_dynamo(item) for item in page["Items"])
         if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: str(i["model_name"]))
+            return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

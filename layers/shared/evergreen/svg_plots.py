@@ -138,6 +138,8 @@ class Series:
     ys: Sequence[float | None]
     dashed: bool = False
     dots: bool = False  # a circle at each point (binned values) besides the line
+    line: bool = True  # False: the dots alone (events in time), with a dot in the legend
+    color: str | None = None  # None: the palette's, by the series' place
 
 
 @dataclass(frozen=True)
@@ -181,19 +183,21 @@ def line_plot(title: str, series: Sequence[Series], *, x_label: str, y_label: st
         body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.y(w.low):.1f}" y2="{frame.y(w.high):.1f}" '
                     f'stroke="{MUTED}" stroke-width="1.5"/>')
     for i, s in enumerate(series):
-        color = MUTED if s.dashed else PALETTE[i % len(PALETTE)]
+        color = s.color or (MUTED if s.dashed else PALETTE[i % len(PALETTE)])
         dash = ' stroke-dasharray="5 4"' if s.dashed else ""
         for run in _runs(s.xs, s.ys):
             points = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in run)
-            body.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"{dash}>'
-                        f'<title>{_t(s.name)}</title></polyline>')
-            if s.dots:
-                body.extend(f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="3" fill="{color}"/>'
-                            for x, y in run)
+            if s.line:
+                body.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"{dash}>'
+                            f'<title>{_t(s.name)}</title></polyline>')
+            if s.dots or not s.line:
+                body.extend(f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="{3 if s.line else 4}" '
+                            f'fill="{color}"/>' for x, y in run)
         y = legend_y + 4 + 14 * i
-        body.append(f'<line x1="{legend_x:.1f}" x2="{legend_x + 18:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" '
-                    f'stroke-width="2"{dash}/><text x="{legend_x + 22:.1f}" y="{y + 4:.1f}" fill="{INK}">'
-                    f'{_t(short(s.name, 24))}</text>')
+        sample = (f'<line x1="{legend_x:.1f}" x2="{legend_x + 18:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" '
+                  f'stroke-width="2"{dash}/>' if s.line else
+                  f'<rect x="{legend_x + 5:.1f}" y="{y - 4:.1f}" width="8" height="8" rx="4" fill="{color}"/>')
+        body.append(f'{sample}<text x="{legend_x + 22:.1f}" y="{y + 4:.1f}" fill="{INK}">{_t(short(s.name, 24))}</text>')
     for m in markers:
         body.append(f'<circle cx="{frame.x(m.x):.1f}" cy="{frame.y(m.y):.1f}" r="5" fill="{PALETTE[1]}" stroke="white">'
                     f'<title>{_t(m.label)}</title></circle>')

@@ -2,7 +2,8 @@
 
 Not for Lambda: layers/shared/Makefile leaves this package out of the shared layer, as it does
 evergreen/local. The commands live one group per module (runs, watch, models, upload, inference,
-trials, cards, admin, logs, local); evergreen.cli.app wires them and maps errors to one line.
+trials, cards, report, admin, logs, local; report_data and report_page make the report page, which
+evergreen.local.ui serves too); evergreen.cli.app wires them and maps errors to one line.
 """
 
 from __future__ import annotations

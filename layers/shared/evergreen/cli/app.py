@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from evergreen.cli import admin, cards, inference, local, logs, models, runs, trials, upload, watch
+from evergreen.cli import admin, cards, inference, local, logs, models, report, runs, trials, upload, watch
 from evergreen.cli.output import CliError, one_line
 from evergreen.cli.target import Choice
 
@@ -45,6 +45,7 @@ app.command("trials")(trials.trials)
 app.command("predict")(inference.predict)
 app.command("feedback")(inference.feedback)
 app.command("card")(cards.card)
+app.command("report")(report.report)
 app.command("promote")(admin.promote)
 app.command("end-rollout")(admin.end_rollout)
 app.command("rollback")(admin.rollback)

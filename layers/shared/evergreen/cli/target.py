@@ -33,7 +33,9 @@ class Target:
 
     @property
     def where(self) -> str:
-        return f"the local stack ({self.endpoint_url})" if self.kind == "local" else f"stack {self.name!r}"
+        if self.kind == "local":  # no endpoint: in the local stack's own process (evergreen.local.ui)
+            return f"the local stack ({self.endpoint_url})" if self.endpoint_url else "the local stack"
+        return f"stack {self.name!r}"
 
     @cached_property
     def session(self) -> Any:

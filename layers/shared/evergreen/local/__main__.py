@@ -101,6 +101,8 @@ def instructions(stack: LocalStack, api_url: str) -> str:
     if schedules:
         lines += ["", "Scheduled rules (fired by the background ticker; then the alarms are evaluated):"]
         lines += [f"  {r['Name']}: {r['ScheduleExpression']}" for r in schedules]
+    lines += ["", f"Report page (versions and decisions, live quality and drift, alarms, trials, model cards): "
+                  f"{api_url}/ui/"]
     lines += ["", f"API key: {stack.api_key}", "Stack outputs:"]
     lines += [f"  {k} = {v}" for k, v in sorted(stack.outputs.items())]
     if stack.dropped:

@@ -9,7 +9,8 @@ in-process dispatcher runs and records it). Errors look as API Gateway's do:
 an undeclared route is 403 "Missing Authentication Token", a missing or wrong
 API key 403 "Forbidden", a failed function 502 "Internal server error". With an
 ``AWS_IAM`` authorizer a SigV4 ``Authorization`` header is required, but its
-signature is not verified locally.
+signature is not verified locally. Outside the template's routes, ``serve_api`` also serves the
+report pages under /ui/ (evergreen.local.ui).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from evergreen.local.ui import ReportPages
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 IMPLICIT_API = "ServerlessRestApi"
@@ -219,17 +222,21 @@ def invoke_api(stack: Any, method: str, path: str, body: dict[str, Any] | str | 
 
 class _Handler(BaseHTTPRequestHandler):
     api: LocalApi
+    ui: ReportPages  # /ui/: the report pages, outside the template's routes
     verbose = False
     protocol_version = "HTTP/1.1"
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
+        split = urlsplit(self.path)
         if length > MAX_BODY:
             status, headers, text = _error(413, "Request Too Long", "RequestTooLongException")
             self.close_connection = True
+        elif self.ui.takes(split.path):
+            self.rfile.read(length)
+            status, headers, text = self.ui.handle(self.command, split.path, parse_qs(split.query))
         else:
             raw = self.rfile.read(length) if length else b""
-            split = urlsplit(self.path)
             status, headers, text = self.api.handle(
                 self.command, split.path, parse_qs(split.query), dict(self.headers.items()),
                 raw.decode("utf-8", "replace") if raw else None, self.client_address[0])
@@ -251,11 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_api(stack: Any, port: int = 8080, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Serve the template's API over HTTP on ``host:port`` (127.0.0.1 only by default) in a thread.
+    """Serve the template's API over HTTP on ``host:port`` (127.0.0.1 only by default) in a thread,
+    and the report pages at /ui/ (evergreen.local.ui).
 
     Stop it with ``server.shutdown(); server.server_close()``. ``server.url`` is its base URL.
     """
-    handler = type("LocalApiHandler", (_Handler,), {"api": LocalApi(stack), "verbose": stack.verbose})
+    handler = type("LocalApiHandler", (_Handler,), {"api": LocalApi(stack), "ui": ReportPages(stack),
+                                                    "verbose": stack.verbose})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     server.url = f"http://{host}:{server.server_address[1]}"  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """Promote: copy the exported model under models/, record the data contract when this run sets a new
 one, write the model card (card.json, and card.html, the page evergreen.card_html renders from it),
-put the model's alarms from its spec, and register the version, in one audited transaction, only if
+put the model's alarms from its spec and its widgets on the stack's dashboard, and register the version, in one audited transaction, only if
 the champion is still the one this run was judged against and the model is not pinned: as champion
 when spec.promotion.rollout is "direct" (or the model has no champion yet), else as the challenger in
 shadow or canary beside the champion, which the monitor later promotes or rolls back on live labels
@@ -12,17 +12,22 @@ None for multiclass and regression."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from evergreen import aliases, card_html, registry
 from evergreen.contracts import PromoteInput, PromoteResult
 from evergreen.data_contract import DataContract, response_shape
-from evergreen.monitoring import alarms
+from evergreen.monitoring import alarms, dashboard
 from evergreen.spec import ModelSpec
 from evergreen.storage import Stores, card_html_key, card_key, contract_key, model_key, now_iso
+
+log = logging.getLogger(__name__)
 
 
 def model_card(inp: PromoteInput, version: int, profile: dict) -> dict:
@@ -90,9 +95,10 @@ def regression_tolerance(inp: PromoteInput) -> float | None:
     return None
 
 
-def put_alarms(model: str, spec: ModelSpec, cloudwatch: Any = None) -> None:
+def put_alarms(model: str, spec: ModelSpec, cloudwatch: Any = None) -> dict[str, str]:
     """The model's alarms from its spec (monitoring.alarms), under the stack's ALARM_PREFIX. Only a new
-    or changed alarm is put (moto, unlike CloudWatch, resets an updated alarm's state to OK)."""
+    or changed alarm is put (moto, unlike CloudWatch, resets an updated alarm's state to OK).
+    Returns {QUALITY | DRIFT: the alarm's ARN}."""
     env = os.environ
     requests = alarms.model_alarms(prefix=env["ALARM_PREFIX"], model=model, monitoring=spec.monitoring,
                                    namespace=env["METRICS_NAMESPACE"], period_seconds=int(env["MONITOR_PERIOD_SECONDS"]),
@@ -100,9 +106,40 @@ def put_alarms(model: str, spec: ModelSpec, cloudwatch: Any = None) -> None:
     client = cloudwatch or boto3.client("cloudwatch")
     current = {a["AlarmName"]: a for a in client.describe_alarms(
         AlarmNames=[r["AlarmName"] for r in requests], AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
-    for request in requests:  # only what is new or changed: an update must not disturb an alarm's state
-        if any(current.get(request["AlarmName"], {}).get(k) != v for k, v in request.items()):
-            client.put_metric_alarm(**request)
+    changed = [r for r in requests if any(current.get(r["AlarmName"], {}).get(k) != v for k, v in r.items())]
+    for request in changed:  # only what is new or changed: an update must not disturb an alarm's state
+        client.put_metric_alarm(**request)
+    if changed:
+        current = {a["AlarmName"]: a for a in client.describe_alarms(
+            AlarmNames=[r["AlarmName"] for r in requests], AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
+    return {kind: current[alarms.alarm_name(env["ALARM_PREFIX"], kind, model)]["AlarmArn"]
+            for kind in (alarms.QUALITY, alarms.DRIFT)}
+
+
+def put_dashboard_widgets(model: str, alarm_arns: dict[str, str], cloudwatch: Any = None) -> int:
+    """Add the model's widgets (monitoring.dashboard) to the stack's dashboard (DASHBOARD_NAME) where they
+    are missing; returns how many were added (0 on every promotion after the first). The dashboard is
+    for people: a refusal (a body past CloudWatch's limits, throttling) is logged and the promotion goes
+    on. A dashboard that does not exist (deleted by hand) is made anew with the model's widgets."""
+    env = os.environ
+    client = cloudwatch or boto3.client("cloudwatch")
+    name = env["DASHBOARD_NAME"]
+    widgets = dashboard.model_widgets(model=model, namespace=env["METRICS_NAMESPACE"], region=client.meta.region_name,
+                                      period_seconds=int(env["MONITOR_PERIOD_SECONDS"]), alarm_arns=alarm_arns)
+    try:
+        try:
+            body = json.loads(client.get_dashboard(DashboardName=name)["DashboardBody"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFound":
+                raise
+            body = {"widgets": []}
+        missing = dashboard.missing_widgets(body, widgets)
+        if missing:
+            client.put_dashboard(DashboardName=name, DashboardBody=json.dumps(dashboard.place(body, missing)))
+    except ClientError as exc:
+        log.warning("the dashboard %s was left as it was: %s", name, exc)
+        return 0
+    return len(missing)
 
 
 def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
@@ -135,7 +172,8 @@ def run(inp: PromoteInput, stores: Stores) -> PromoteResult:
         "monitoring": spec.monitoring.model_dump(),
         "decision": inp.evaluation.decision.model_dump(),
     }
-    put_alarms(name, spec)  # before the champion moves: a model never serves without its alarms
+    arns = put_alarms(name, spec)  # before the champion moves: a model never serves without its alarms
+    put_dashboard_widgets(name, arns)
     previous = inp.evaluation.champion.version if inp.evaluation.champion else None
     promotion = spec.promotion
     alias = registry.CHAMPION if previous is None or promotion.rollout == "direct" else registry.CHALLENGER
