@@ -14,15 +14,14 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sam_transform import load_sam  # noqa: E402
+from evergreen.local.sam import load_template
 
 VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
 
 def check(template_path: Path) -> list[str]:
     root = template_path.parent
-    sam = load_sam(template_path)
+    sam = load_template(template_path)
     problems: list[str] = []
     used_files: set[Path] = set()
     for logical_id, resource in (sam.get("Resources") or {}).items():

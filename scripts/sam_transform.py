@@ -5,10 +5,9 @@ and the API Gateway methods, IAM roles and permissions SAM generates exist only 
 
     python scripts/sam_transform.py [template.yaml] [-o build/template.cfn.json] [-p Name=Value ...]
 
-With `Transform: [AWS::LanguageExtensions, ...]` (template.yaml has it), `resolve_language_extensions`
-first does what that transform does on CloudFormation for this template: it evaluates the Conditions
-from the parameter values and replaces each `Fn::If` by the chosen branch (dropping AWS::NoValue),
-so the SAM transform sees e.g. InferenceAuthMode=IAM as AWS would.
+The transform is evergreen.local.sam's, the one the local stack runs too: AWS::LanguageExtensions
+resolved from the parameter values (so the SAM transform sees e.g. InferenceAuthMode=IAM as AWS
+would), then aws-sam-translator offline.
 
 Local CodeUri/ContentUri folders become placeholder S3 locations and DefinitionUri files are inlined
 as Definition (what `sam package` would upload). Resource Metadata is kept by the translator on the
@@ -20,13 +19,12 @@ skip is still written once, next to the resource in template.yaml.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from evergreen.local import sam as offline_sam
 
 PLACEHOLDER_BUCKET = "evergreen-placeholder-artifacts"
 URI_PROPERTIES = {
@@ -35,24 +33,8 @@ URI_PROPERTIES = {
 }
 
 
-class BundledManagedPolicies:
-    """Managed policy name -> ARN from the translator's bundled map: no IAM call, no credentials."""
-
-    def load(self) -> dict[str, str]:
-        from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
-
-        return dict(get_bundled_managed_policy_map("aws") or {})
-
-
-def load_sam(path: Path) -> dict[str, Any]:
-    from samtranslator.yaml_helper import yaml_parse
-
-    return yaml_parse(path.read_text())
-
-
 def localize(sam: dict[str, Any], root: Path) -> dict[str, Any]:
     """Replace local artifact paths the way `sam package` would (without uploading anything)."""
-    sam = copy.deepcopy(sam)
     for logical_id, resource in sam.get("Resources", {}).items():
         props = resource.get("Properties") or {}
         uri_prop = URI_PROPERTIES.get(resource.get("Type"))
@@ -62,78 +44,6 @@ def localize(sam: dict[str, Any], root: Path) -> dict[str, Any]:
             definition_path = root / props.pop("DefinitionUri")
             props["Definition"] = json.loads(definition_path.read_text())
     return sam
-
-
-NO_VALUE = {"Ref": "AWS::NoValue"}
-
-
-def uses_language_extensions(sam: dict[str, Any]) -> bool:
-    transforms = sam.get("Transform", [])
-    return "AWS::LanguageExtensions" in ([transforms] if isinstance(transforms, str) else transforms)
-
-
-def parameter_values(sam: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    values = {name: spec.get("Default") for name, spec in (sam.get("Parameters") or {}).items()}
-    values.update(overrides or {})
-    return values
-
-
-def evaluate_condition(expr: Any, conditions: dict[str, Any], params: dict[str, Any]) -> Any:
-    """Value of a condition expression over parameter values (Fn::Equals/Not/And/Or, Condition, Ref)."""
-    if isinstance(expr, dict) and len(expr) == 1:
-        (fn, arg), = expr.items()
-        if fn == "Ref":
-            if arg not in params:
-                raise ValueError(f"condition refers to {arg!r}, which is not a parameter")
-            return params[arg]
-        if fn == "Condition":
-            return evaluate_condition(conditions[arg], conditions, params)
-        if fn == "Fn::Equals":
-            a, b = (evaluate_condition(x, conditions, params) for x in arg)
-            return str(a) == str(b)
-        if fn == "Fn::Not":
-            return not evaluate_condition(arg[0], conditions, params)
-        if fn == "Fn::And":
-            return all(evaluate_condition(x, conditions, params) for x in arg)
-        if fn == "Fn::Or":
-            return any(evaluate_condition(x, conditions, params) for x in arg)
-        raise ValueError(f"unsupported function in a condition: {fn}")
-    return expr
-
-
-def _resolve_ifs(value: Any, truth: dict[str, bool]) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"Fn::If"} and value["Fn::If"][0] in truth:
-            name, when_true, when_false = value["Fn::If"]
-            return _resolve_ifs(when_true if truth[name] else when_false, truth)
-        out = {k: _resolve_ifs(v, truth) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v != NO_VALUE}
-    if isinstance(value, list):
-        return [v for v in (_resolve_ifs(x, truth) for x in value) if v != NO_VALUE]
-    return value
-
-
-def resolve_language_extensions(sam: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Resolve every Fn::If on a condition the parameter values decide (as AWS::LanguageExtensions)."""
-    if not uses_language_extensions(sam):
-        return sam
-    conditions = sam.get("Conditions") or {}
-    params = parameter_values(sam, parameters)
-    truth = {name: bool(evaluate_condition(expr, conditions, params)) for name, expr in conditions.items()}
-    resolved = copy.deepcopy(sam)
-    for section in ("Globals", "Resources", "Outputs"):
-        if section in resolved:
-            resolved[section] = _resolve_ifs(resolved[section], truth)
-    resolved["Transform"] = "AWS::Serverless-2016-10-31"
-    return resolved
-
-
-def transform(sam: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform as sam_transform
-
-    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the translator needs a region, no call made
-    return sam_transform(copy.deepcopy(sam), parameters or {}, BundledManagedPolicies())
 
 
 def _checkov_skips(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -181,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=Path("build/template.cfn.json"))
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
-    sam = load_sam(args.template)
+    sam = offline_sam.load_template(args.template)
     parameters = parse_parameters(args.parameter)
-    cfn = transform(localize(resolve_language_extensions(sam, parameters), args.template.parent), parameters)
+    cfn = offline_sam.transform(sam, parameters, localize=lambda t: localize(t, args.template.parent))
     propagate_checkov_skips(sam, cfn)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(cfn, indent=1, sort_keys=True) + "\n")

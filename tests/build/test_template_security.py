@@ -32,10 +32,11 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-a
 @cache
 def cfn(mode: str) -> dict[str, Any]:
     """template.yaml as CloudFormation with InferenceAuthMode=mode (what `make lint` scans)."""
+    from evergreen.local import sam as offline_sam
+
     st = infra.load_script("sam_transform")
-    parameters = {"InferenceAuthMode": mode}
-    sam = st.load_sam(TEMPLATE)
-    return st.transform(st.localize(st.resolve_language_extensions(sam, parameters), TEMPLATE.parent), parameters)
+    return offline_sam.transform(offline_sam.load_template(TEMPLATE), {"InferenceAuthMode": mode},
+                                 localize=lambda t: st.localize(t, TEMPLATE.parent))
 
 
 def resources(mode: str, type_name: str) -> dict[str, dict[str, Any]]:

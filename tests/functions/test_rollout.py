@@ -153,6 +153,7 @@ def test_rollback_goes_to_a_verified_version_with_its_reason(stores, models):
     out = admin.run(admin.AdminRequest(action="rollback", model=MODEL, version=1, reason="v2 mislabels returns",
                                        actor="ana"), stores)
     assert out["audit"]["reason"] == "rollback of champion v2 -> v1: v2 mislabels returns"
+    assert out["audit"]["changes"] == [{"alias": "champion", "from": 2, "to": 1}, {"alias": "previous", "from": 1, "to": 2}]
     assert registry.get_alias(stores.registry, MODEL)["version"] == 1
     assert registry.get_alias(stores.registry, MODEL, registry.PREVIOUS)["version"] == 2
     status = admin.run(admin.AdminRequest(action="status", model=MODEL), stores)

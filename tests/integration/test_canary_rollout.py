@@ -109,7 +109,7 @@ def test_a_worse_canary_is_rolled_back_and_a_better_one_promoted(stack):
         ("pipeline", [("challenger", None, 2)]),
         ("monitor", [("challenger", 2, None)]),
         ("pipeline", [("challenger", None, 3)]),
-        ("monitor", [("champion", 1, 3), ("challenger", 3, None), ("previous", None, 1)]),
+        ("monitor", [("champion", 1, 3), ("challenger", 3, None), ("previous", None, 1)]),  # no previous before
     ]
     assert "rolled back: live quality champion v1 1.0000" in log[2]["reason"]
 

@@ -9,10 +9,10 @@ from io import BytesIO
 
 import pytest
 
+from evergreen.local.sam import load_template
 from evergreen.local.template import (
     LOCAL_BUCKET,
     _split_substitutions,
-    load_template,
     prepare_for_moto,
     references,
     translate,
@@ -136,3 +136,13 @@ def test_zip_dir_is_deterministic_and_skips_caches(tmp_path):
     first = zip_dir(tmp_path)
     assert first == zip_dir(tmp_path)
     assert zipfile.ZipFile(BytesIO(first)).namelist() == ["app.py"]
+
+
+@pytest.mark.parametrize("mode, scheme", [("API_KEY", "api_key"), ("IAM", "AWS_IAM")])
+def test_the_local_stack_translates_either_auth_mode_as_aws_does(mode, scheme):
+    """One translator (evergreen.local.sam) for the local stack and the scanners: AWS::LanguageExtensions
+    resolves the template's Fn::If on InferenceAuthMode before the SAM transform, as CloudFormation does."""
+    cfn = translate(load_template(ROOT / "template.yaml"), {"InferenceAuthMode": mode})
+    body = cfn["Resources"]["InferenceApi"]["Properties"]["Body"]
+    assert {path: item["post"]["security"] for path, item in body["paths"].items()} == {
+        "/predict": [{scheme: []}], "/feedback": [{scheme: []}]}

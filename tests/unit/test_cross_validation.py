@@ -46,6 +46,16 @@ def test_the_spec_cross_validates_only_small_data():
     assert SearchSpec(cv_max_rows=0).folds({"train": 10, "validation": 5}) is None
 
 
+def test_the_spec_cross_validates_data_whose_rarest_class_is_small():
+    search = SearchSpec(cv_max_rows=1000, cv_min_class_rows=500, cv_max_rare_rows=20_000)
+    rows = {"train": 12_000, "validation": 4_000}
+    assert search.folds({**rows, "rarest_class": 400}) == 5  # 400 positives: ~80 in a validation split
+    assert search.folds({**rows, "rarest_class": 500}) is None
+    assert search.folds(rows) is None  # regression: no class to count
+    assert search.folds({"train": 16_000, "validation": 4_001, "rarest_class": 10}) is None  # beyond cv_max_rare_rows
+    assert SearchSpec(cv_min_class_rows=0).folds({**rows, "rarest_class": 1}) is None
+
+
 def test_folds_are_stratified_and_fewer_when_a_class_is_too_rare(churn):
     frame, schema = churn
     splits = folds_of(frame, schema, 5, seed=0)
@@ -85,10 +95,18 @@ def test_a_binary_threshold_is_tuned_on_the_out_of_fold_probabilities(rare):
     proba = cross_val_predict(pipeline, X, y, cv=folds, method="predict_proba")
     expected = thresholds.tune(frame.target, proba, schema.classes, "balanced_accuracy")
     assert expected < 0.5 and fit.threshold == expected
-    scores = [score("balanced_accuracy", frame.target[held],
-                    thresholds.labels(proba[held], schema.classes, expected).astype(str), proba[held], schema.classes)
-              for _, held in folds.split(np.zeros(frame.n_rows), frame.target.astype(str))]
+    scores = []
+    for _, held in folds.split(np.zeros(frame.n_rows), frame.target.astype(str)):
+        others = np.setdiff1d(np.arange(frame.n_rows), held)  # each fold: a threshold tuned without it
+        fold_threshold = thresholds.tune(frame.target[others], proba[others], schema.classes, "balanced_accuracy")
+        scores.append(score("balanced_accuracy", frame.target[held],
+                            thresholds.labels(proba[held], schema.classes, fold_threshold).astype(str), proba[held],
+                            schema.classes))
     assert fit.validation_score == pytest.approx(np.mean(scores), abs=1e-9)
+    in_sample = np.mean([score("balanced_accuracy", frame.target[held],
+                               thresholds.labels(proba[held], schema.classes, expected).astype(str), proba[held],
+                               schema.classes) for _, held in folds.split(np.zeros(frame.n_rows), frame.target.astype(str))])
+    assert fit.validation_score <= in_sample  # the cross-fitted score pays for tuning; the in-sample one does not
     assert fit.validation_score > 0.6  # well above the 0.5 a majority-class answer gets
 
 

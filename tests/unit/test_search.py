@@ -58,6 +58,14 @@ def test_a_random_search_draws_max_trials_distinct_configurations_within_their_r
     assert search.plan(other, space, 5000, NOW).candidates != state.candidates
 
 
+def test_halvings_first_sample_holds_enough_of_a_rare_class():
+    spec = parse_spec(SPACED + "search: {strategy: halving, max_trials: 64, eta: 3, min_rows: 500, min_class_rows: 100}")
+    assert search.plan(spec, spec.candidates, 16_000, NOW).rungs == 4  # 592, 1777, 5333, 16000 rows
+    rare = search.plan(spec, spec.candidates, 16_000, NOW, rarest_share=0.025)
+    assert (rare.rungs, rare.sample_rows) == (2, 5333)  # 100 / 2.5% = 4,000 rows at least: 133 positives
+    assert search.plan(spec, spec.candidates, 16_000, NOW, rarest_share=0.5).rungs == 4  # balanced: min_rows rules
+
+
 def test_a_small_discrete_space_gives_every_point_once():
     spec = parse_spec(BASE + "candidates: [{family: logistic_regression, grid: {C: [0.1, 1.0, 10.0]}}]\n"
                              "search: {strategy: random, max_trials: 10}")

@@ -49,9 +49,11 @@ def promote_challenger(table: Any, model: str, *, reason: str, actor: str, autom
         raise NothingToMove(f"model {model!r} has no challenger to promote")
     moves: dict[str, Any] = {CHAMPION: {**record_of(challenger), "previous_version": _version(champion)},
                              CHALLENGER: None}
+    expected = {CHAMPION: _version(champion), CHALLENGER: _version(challenger)}
     if champion is not None:
         moves[PREVIOUS] = record_of(champion)
-    return registry.move(table, model, moves, expected={CHAMPION: _version(champion), CHALLENGER: _version(challenger)},
+        expected[PREVIOUS] = _version(registry.get_alias(table, model, PREVIOUS))
+    return registry.move(table, model, moves, expected=expected,
                          reason=f"v{challenger['version']} promoted from {challenger['rollout']['mode']}: {reason}",
                          actor=actor, unpinned=automatic)
 
@@ -74,8 +76,9 @@ def rollback(table: Any, model: str, target: dict[str, Any], *, reason: str, act
     if challenger is not None:
         moves[CHALLENGER] = None
         why += f" (ends the rollout of challenger v{challenger['version']})"
-    return registry.move(table, model, moves, expected={CHAMPION: _version(champion), CHALLENGER: _version(challenger)},
-                         reason=f"rollback of {why}", actor=actor)
+    expected = {CHAMPION: _version(champion), CHALLENGER: _version(challenger),
+                PREVIOUS: _version(registry.get_alias(table, model, PREVIOUS))}
+    return registry.move(table, model, moves, expected=expected, reason=f"rollback of {why}", actor=actor)
 
 
 def pin(table: Any, model: str, *, reason: str, actor: str) -> dict[str, Any]:

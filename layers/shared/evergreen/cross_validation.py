@@ -7,10 +7,12 @@ trial is scored instead on the rows of both, by ``spec.search.cv_folds``-fold cr
   - folds: StratifiedKFold for classification (every class in every fold's training part), KFold
     for regression; shuffled with the spec's seed, so every trial of a run sees the same folds;
   - the score: the mean of the folds' scores (and their standard deviation, recorded);
-  - a binary classifier's decision threshold is tuned once, on the out-of-fold probabilities of all
-    folds together (evergreen.thresholds.tune): every row is held out exactly once, so the
-    threshold is tuned on as many rows as the search has, none of them seen by the model that
-    predicted it; each fold is then scored with it;
+  - a binary classifier's decision threshold is tuned on the out-of-fold probabilities of all folds
+    together (evergreen.thresholds.tune): every row is held out exactly once, so the threshold is
+    tuned on as many rows as the search has, none of them seen by the model that predicted it. Each
+    fold is scored with the threshold tuned on the other folds' out-of-fold probabilities (cross-
+    fitted), so the score does not reward a threshold fitted to the rows it is scored on: on rare
+    classes that bias favours poorly calibrated models, whose tuned threshold sits far from 0.5;
   - no artifact: a trial fits only its folds. The search's winner alone is fitted on all the rows
     (train + validation) with that threshold, by RefitWinner (training.fit_winner), as scikit-learn's
     search refits its best; a fit on all rows for every trial would add a sixth fit to each of five.
@@ -27,7 +29,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from evergreen import thresholds, training
 from evergreen.contracts import ColumnSchema
 from evergreen.data import Frame
-from evergreen.metrics import score
+from evergreen.metrics import cross_fitted_scores, score
 from evergreen.spec import Candidate
 
 
@@ -68,15 +70,14 @@ def cross_validate(candidate: Candidate, frame: Frame, schema: ColumnSchema, met
 
     started = time.perf_counter()
     threshold = thresholds.tune(frame.target, held_out, schema.classes, metric) if classification else None
-    scores = []
-    for _, test_rows in splits:
-        y = frame.target[test_rows]
-        if classification:
-            proba = held_out[test_rows]
-            scores.append(score(metric, y, thresholds.labels(proba, schema.classes, threshold).astype(str), proba,
-                                schema.classes))
-        else:
-            scores.append(score(metric, y, predictions[test_rows], None, schema.classes))
+    held = [test_rows for _, test_rows in splits]
+    if threshold is not None:  # each fold scored with the threshold tuned on the others
+        scores = cross_fitted_scores(metric, frame.target, held_out, schema.classes, held)
+    elif classification:
+        scores = [score(metric, frame.target[rows], thresholds.labels(held_out[rows], schema.classes, None).astype(str),
+                        held_out[rows], schema.classes) for rows in held]
+    else:
+        scores = [score(metric, frame.target[rows], predictions[rows], None, schema.classes) for rows in held]
     predict_seconds += time.perf_counter() - started
 
     return training.FitResult(

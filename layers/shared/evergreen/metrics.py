@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evergreen import thresholds
 from evergreen.spec import METRICS
 
 # log_loss clips probabilities to [EPS, 1 - EPS] after converting to float64 (sklearn clips at the
@@ -189,3 +190,27 @@ def _log_loss(y: np.ndarray, proba: np.ndarray, classes: list[str]) -> float:
     columns = np.array([index[c] for c in y.tolist()], dtype=np.intp)
     p_true = np.clip(proba[np.arange(y.size), columns], EPS, 1 - EPS)
     return float(-np.mean(np.log(p_true)))
+
+
+def cross_fitted_scores(metric: str, y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str],
+                        parts: Sequence[np.ndarray]) -> list[float]:
+    """`metric` on each part of `parts` (row indices, together every row once) of a binary classifier's
+    answers, each part labelled with the threshold evergreen.thresholds.tune picks on the OTHER parts'
+    rows: the score pays for the tuning, as the test split will. Scored on the rows it was tuned on, a
+    threshold far from 0.5 (a poorly calibrated model's, on a rare class) looks better than it is."""
+    y = np.asarray(y_true)
+    scores = []
+    for rows in parts:
+        others = np.ones(y.size, dtype=bool)
+        others[rows] = False
+        threshold = thresholds.tune(y[others], proba[others], classes, metric)
+        scores.append(score(metric, y[rows], thresholds.labels(proba[rows], classes, threshold).astype(str),
+                            proba[rows], classes))
+    return scores
+
+
+def halves(y_true: np.ndarray) -> list[np.ndarray]:
+    """Two parts of the rows, each class split alternately between them (deterministic, stratified)."""
+    y = np.asarray(y_true).astype(str)
+    first = np.concatenate([np.flatnonzero(y == c)[0::2] for c in np.unique(y)])
+    return [np.sort(first), np.setdiff1d(np.arange(y.size), first)]

@@ -151,9 +151,11 @@ def register_champion(table: Any, model_name: str, version: int, record: dict[st
     in one audited transaction, only if the champion is still `expected_version` (None: no champion
     yet) and the model is not pinned. A run that loses the race registers nothing (AliasesChanged)."""
     moves: dict[str, Any] = {CHAMPION: {**record, "version": version, "previous_version": expected_version}}
+    expected: dict[str, int | None] = {CHAMPION: expected_version}
     if expected_version is not None and (old := get_version(table, model_name, expected_version)) is not None:
         moves[PREVIOUS] = record_of(old)
-    return move(table, model_name, moves, expected={CHAMPION: expected_version}, reason=reason, actor=actor,
+        expected[PREVIOUS] = None if (before := get_alias(table, model_name, PREVIOUS)) is None else int(before["version"])
+    return move(table, model_name, moves, expected=expected, reason=reason, actor=actor,
                 register={**record, "version": version}, unpinned=True)
 
 

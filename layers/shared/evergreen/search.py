@@ -93,9 +93,12 @@ def candidate_space(spec: ModelSpec, train_rows: int, class_shares: dict[str, fl
     return list(spec.candidates) or default_space(spec.problem_type, train_rows, class_shares)
 
 
-def plan(spec: ModelSpec, space: list[CandidateGrid], train_rows: int, started: datetime) -> SearchState:
+def plan(spec: ModelSpec, space: list[CandidateGrid], train_rows: int, started: datetime,
+         rarest_share: float | None = None) -> SearchState:
     """The first rung: every grid point (grid), or max_trials draws (random), or the first rung of
-    successive halving, whose size leaves room in max_trials for every later rung."""
+    successive halving, whose size leaves room in max_trials for every later rung. `rarest_share`
+    (a classifier's rarest class's share of the rows) sets halving's first sample large enough to
+    hold search.min_class_rows rows of it."""
     budget, seed = spec.search, spec.split.seed
     search_rows = min(train_rows, budget.sample_rows)
     strategy = strategy_of(spec)
@@ -104,7 +107,8 @@ def plan(spec: ModelSpec, space: list[CandidateGrid], train_rows: int, started: 
         return SearchState(strategy="grid", candidates=expand_candidates(space), sample_rows=search_rows, deadline=deadline)
     rungs = 1
     if strategy == "halving":
-        rungs = max(1, 1 + math.floor(math.log(max(search_rows / budget.min_rows, 1.0), budget.eta)))
+        first = max(budget.min_rows, math.ceil(budget.min_class_rows / rarest_share) if rarest_share else 0)
+        rungs = max(1, 1 + math.floor(math.log(max(search_rows / first, 1.0), budget.eta)))
         while rungs > 1 and first_rung_size(budget.max_trials, budget.eta, rungs) < budget.eta ** (rungs - 1):
             rungs -= 1  # too few trials for this many rungs: each rung must leave at least one
     size = first_rung_size(budget.max_trials, budget.eta, rungs)

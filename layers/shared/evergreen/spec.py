@@ -228,6 +228,9 @@ class SearchSpec(_Strict):
     max_gb_seconds: float | None = Field(None, gt=0)  # no trial starts once the trials have used this much compute
     eta: int = Field(3, ge=2, le=10)  # halving: the share of a rung that goes on is 1/eta, its sample eta times larger
     min_rows: int = Field(500, ge=50, le=10_000_000)  # halving: the first rung's sample (at least)
+    # halving, for a classifier: the first rung's sample holds at least this many rows of the rarest class
+    # (at 2.5% positives, 4,000 rows: a sample of 500 would rank its trials on a dozen positives)
+    min_class_rows: int = Field(100, ge=1, le=1_000_000)
     # every trial fits on at most this many training rows (a stratified sample, the same for every
     # trial of a rung); the winner is then refit on the whole training split before it is tested
     sample_rows: int = Field(200_000, ge=1_000, le=100_000_000)
@@ -236,11 +239,19 @@ class SearchSpec(_Strict):
     # instead of on the validation split alone, and the winner is fitted on train + validation; 0: never
     cv_max_rows: int = Field(10_000, ge=0, le=1_000_000)
     cv_folds: int = Field(5, ge=2, le=10)
+    # small in its rarest class: a classification dataset whose rarest class has fewer than
+    # cv_min_class_rows rows in train + validation is cross-validated too, up to cv_max_rare_rows rows
+    # (a validation split then holds a few dozen of that class: too few to rank trials by); 0: never
+    cv_min_class_rows: int = Field(1_000, ge=0, le=1_000_000)
+    cv_max_rare_rows: int = Field(100_000, ge=0, le=1_000_000)
 
     def folds(self, rows: dict[str, int]) -> int | None:
-        """The folds a search on a dataset of `rows` (DatasetRef.rows) cross-validates with; None: it
-        scores on the validation split."""
-        return self.cv_folds if rows["train"] + rows["validation"] <= self.cv_max_rows else None
+        """The folds a search on a dataset of `rows` (DatasetRef.rows, with "rarest_class": the rarest
+        class's rows in train + validation, for classification) cross-validates with; None: it scores
+        on the validation split."""
+        both = rows["train"] + rows["validation"]
+        rare = rows.get("rarest_class", self.cv_min_class_rows) < self.cv_min_class_rows and both <= self.cv_max_rare_rows
+        return self.cv_folds if both <= self.cv_max_rows or rare else None
 
     def search_rows(self, rows: dict[str, int]) -> int:
         """The rows the search draws its samples from: train + validation under cross-validation, else train."""

@@ -48,7 +48,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
-from evergreen import compute, thresholds
+from evergreen import compute, metrics, thresholds
 from evergreen.contracts import ColumnSchema
 from evergreen.data import Frame, concat_frames, model_matrix
 from evergreen.features import vocabulary
@@ -252,14 +252,17 @@ def fit_winner(
 
 def score_validation(pipeline: Pipeline, validation: Frame, schema: ColumnSchema,
                      metric: str) -> tuple[float, float | None]:
-    """(`metric` on validation, the decision threshold it was scored with) from one prediction of
-    validation: a binary classifier's threshold is tuned on it first (evergreen.thresholds.tune); the
+    """(`metric` on validation, the decision threshold the model will answer with) from one prediction
+    of validation. A binary classifier's threshold is tuned on all of validation
+    (evergreen.thresholds.tune); its score is cross-fitted (metrics.cross_fitted_scores): each half of
+    validation is labelled with the threshold tuned on the other half, and the halves averaged. The
     threshold is None for multiclass and regression."""
     labels, proba = predict(pipeline, validation, schema)
     threshold = thresholds.tune(validation.target, proba, schema.classes, metric)
-    if threshold is not None:
-        labels = thresholds.labels(proba, schema.classes, threshold)
-    return score(metric, validation.target, labels, proba, schema.classes), threshold
+    if threshold is None:
+        return score(metric, validation.target, labels, proba, schema.classes), None
+    parts = metrics.halves(validation.target)
+    return float(np.mean(metrics.cross_fitted_scores(metric, validation.target, proba, schema.classes, parts))), threshold
 
 
 def predict(pipeline: Pipeline, frame: Frame, schema: ColumnSchema,

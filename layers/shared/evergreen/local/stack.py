@@ -21,7 +21,8 @@ from typing import Any
 from evergreen.local import shims
 from evergreen.local.lambda_processes import DEFAULT_FUNCTIONS, LambdaProcesses
 from evergreen.local.sagemaker import LocalTrainingJobs
-from evergreen.local.template import Dropped, Prepared, load_template, prepare_for_moto, translate
+from evergreen.local.sam import load_template
+from evergreen.local.template import Dropped, Prepared, prepare_for_moto, translate
 
 MOTO_CONFIG: dict[str, Any] = {
     "stepfunctions": {"execute_state_machine": True},

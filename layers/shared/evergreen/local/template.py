@@ -5,8 +5,9 @@ CloudFormation (FACTS: "Gaps to bridge"). This module turns the project's own
 ``template.yaml`` into a template moto can create, and records every liberty it
 takes so the local stack can say what it runs and what it does not:
 
-1. ``translate``: aws-sam-translator, offline, with local ``CodeUri`` /
-   ``ContentUri`` / ``DefinitionUri`` paths kept as ``s3://__local__/<path>``.
+1. ``translate``: the SAM transform offline (evergreen.local.sam, the one translator, shared with
+   scripts/sam_transform.py: AWS::LanguageExtensions, then aws-sam-translator), with local
+   ``CodeUri`` / ``ContentUri`` / ``DefinitionUri`` paths kept as ``s3://__local__/<path>``.
 2. ``prepare_for_moto``: zip those paths into moto S3; inline the state-machine
    definition (moto reads only ``DefinitionString``); drop the API Gateway
    resources and whatever moto cannot create (and whatever depends on them);
@@ -21,13 +22,14 @@ import copy
 import hashlib
 import io
 import json
-import logging
 import os
 import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from evergreen.local import sam as offline_sam
 
 LOCAL_BUCKET = "__local__"
 """Bucket name that marks "a local path" in the translated template."""
@@ -79,33 +81,12 @@ class Prepared:
 # --------------------------------------------------------------------------- load + translate
 
 
-def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM YAML (short tags such as ``!Ref``, ``!GetAtt a.b``)."""
-    from samtranslator.yaml_helper import yaml_parse
-
-    return yaml_parse(Path(path).read_text(encoding="utf-8"))
-
-
-class _BundledManagedPolicies:
-    """Managed-policy loader for aws-sam-translator that needs no network (or IAM client)."""
-
-    def load(self) -> dict[str, str]:
-        from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
-
-        return dict(get_bundled_managed_policy_map("aws") or {})
-
-
 def _is_local_path(value: Any) -> bool:
     return isinstance(value, str) and not value.startswith("s3://")
 
 
-def translate(sam: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Apply the SAM transform offline. Local paths become ``s3://__local__/<path>``."""
-    from samtranslator.translator.transform import transform
-
-    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)  # "unpublished metrics" at exit
-
-    sam = copy.deepcopy(sam)
+def _mark_local_paths(sam: dict[str, Any]) -> dict[str, Any]:
+    """Local CodeUri / ContentUri / DefinitionUri paths -> ``s3://__local__/<path>`` (in place)."""
     function_globals = sam.get("Globals", {}).get("Function", {})
     if _is_local_path(function_globals.get("CodeUri")):
         function_globals["CodeUri"] = f"s3://{LOCAL_BUCKET}/{function_globals['CodeUri']}"
@@ -114,8 +95,13 @@ def translate(sam: dict[str, Any], parameters: dict[str, Any] | None = None) -> 
         props = resource.get("Properties") or {}
         if prop and _is_local_path(props.get(prop)):
             props[prop] = f"s3://{LOCAL_BUCKET}/{props[prop]}"
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the translator needs a region
-    return transform(sam, dict(parameters or {}), _BundledManagedPolicies())
+    return sam
+
+
+def translate(sam: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The SAM transform offline (evergreen.local.sam: LanguageExtensions, then aws-sam-translator).
+    Local paths become ``s3://__local__/<path>``."""
+    return offline_sam.transform(sam, parameters, localize=_mark_local_paths)
 
 
 # --------------------------------------------------------------------------- references

@@ -362,12 +362,18 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
     report = cleaned.report
     rows_ = {"train": train.n_rows, "validation": validation.n_rows, "test": test.n_rows,
              "raw": report["raw"], "dropped": report["dropped"]}
+    if shares:  # the rarest class's rows in train + validation (SearchSpec.folds)
+        targets = np.concatenate([train.target, validation.target]).astype(str)
+        rows_["rarest_class"] = min(data.class_counts(targets, list(shares)).values())
     space = search.candidate_space(spec, train.n_rows, shares)
     folds = spec.search.folds(rows_)
     if folds:
+        both, search_ = rows_["train"] + rows_["validation"], spec.search
+        why = (f"at most search.cv_max_rows={search_.cv_max_rows:,}" if both <= search_.cv_max_rows else
+               f"its rarest class has {rows_['rarest_class']:,} of them, under search.cv_min_class_rows="
+               f"{search_.cv_min_class_rows:,}")
         learned_from.append(f"trials are scored by {folds}-fold cross-validation on train + validation "
-                            f"({spec.search.search_rows(rows_):,} rows, at most search.cv_max_rows="
-                            f"{spec.search.cv_max_rows:,}); the winner is fitted on them all")
+                            f"({both:,} rows, {why}); the winner is fitted on them all")
     refit_rows = spec.search.search_rows(rows_)
     refit = sagemaker_refit.plan(refit_rows, width, {c.family for c in space}, refit_memory_mb(), spec.compute)
     if refit.runner == "sagemaker":
@@ -385,7 +391,8 @@ def run(inp: IngestInput, stores: Stores) -> RunContext:
         contract=ContractInfo(version=plan.version, previous=plan.previous, changes=plan.changes,
                               breaking=plan.breaking, notices=learned_from + notices_of(plan, report, fresh)),
         # the first rung's configurations go to S3, where TrainRung's Distributed Map reads them
-        search=next_rung.write_rung(stores, model, inp.run_id, search.plan(spec, space, spec.search.search_rows(rows_), now)),
+        search=next_rung.write_rung(stores, model, inp.run_id, search.plan(spec, space, spec.search.search_rows(rows_), now,
+                                                                               min(shares.values()) if shares else None)),
         refit=refit,
     )
 
