@@ -118,7 +118,7 @@ def test_the_tour_against_a_stack_found_through_its_outputs(stack, files, capsys
     assert refused(capsys, "rollback", "churn", "9", "--reason", "typo") == (
         "evergreen: rollback refused: model 'churn' has no version 9: nothing was registered under it")
     assert refused(capsys, "pin", "churn", "--reason", " ") == (
-        "evergreen: pin refused: pin needs a reason: it goes into the audit log")
+        "evergreen: pin refused: invalid request: pin needs a reason: it goes into the audit log")
     assert champion(capsys) == 1
 
     runs = ok_json(capsys, "runs")

@@ -177,7 +177,7 @@ def test_rollback_is_refused_for_a_missing_or_unverified_version(stores, models)
     with pytest.raises(admin.AdminError, match="v5 of 'churn' is unverified: .*no promotion decision"):
         refuse(5)
     assert registry.get_alias(stores.registry, MODEL)["version"] == 1  # nothing moved
-    with pytest.raises(admin.AdminError, match="^invalid request: request: rollback needs a reason"):
+    with pytest.raises(admin.AdminError, match="^invalid request: rollback needs a reason"):
         admin.parse_request({"action": "rollback", "model": MODEL, "version": 1})
     with pytest.raises(admin.AdminError, match="^invalid request: action: Input should be 'rollback'"):
         admin.parse_request({"action": "delete", "model": MODEL, "reason": "x"})

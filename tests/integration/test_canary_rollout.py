@@ -135,5 +135,5 @@ def test_rollback_to_v1_through_the_lambda_api_and_refused_for_a_missing_version
     assert answer["errorMessage"] == "model 'churn' has no version 9: nothing was registered under it"
     error, answer = admin(stack, action="rollback", model="churn", version=2)
     assert error == "Unhandled" and answer["errorMessage"] == (
-        "invalid request: request: rollback needs a reason: it goes into the audit log")
+        "invalid request: rollback needs a reason: it goes into the audit log")
     assert registry.get_alias(table(stack), "churn")["version"] == 1

@@ -59,7 +59,7 @@ def parse_request(event: Any) -> AdminRequest:
     try:
         return AdminRequest.model_validate(event)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg'].removeprefix('Value error, ')}"
+        problems = "; ".join(": ".join(filter(None, (".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))))
                              for e in exc.errors())
         raise AdminError(f"invalid request: {problems}") from None
 

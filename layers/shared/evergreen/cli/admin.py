@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 from typing import Annotated, Any
 
 import typer
@@ -35,16 +34,8 @@ def invoke(target: Target, payload: dict[str, Any]) -> dict[str, Any]:
     if answer.get("FunctionError"):
         kind = body.get("errorType", "Error")
         message = body.get("errorMessage") or "no message"
-        if kind == "ValidationError":
-            message = pydantic_message(message)
-        raise CliError(f"{payload['action']} refused: {message}" if kind in ("AdminError", "ValidationError") else f"{payload['action']} failed: {kind}: {message}")
+        raise CliError(f"{payload['action']} refused: {message}" if kind == "AdminError" else f"{payload['action']} failed: {kind}: {message}")
     return body
-
-
-def pydantic_message(text: str) -> str:
-    """A pydantic ValidationError's text without its header, error codes and links."""
-    lines = [line for line in text.splitlines()[1:] if not line.strip().startswith("For further information")]
-    return re.sub(r"\s*\[type=[^\]]*\]", "", " ".join(lines)).replace("Value error, ", "").strip() or text
 
 
 def act(ctx: typer.Context, action: str, model: str, reason: str, actor: str | None, json_: bool,
