@@ -246,3 +246,18 @@ def test_make_up_logs_the_monitors_summary_and_each_alarm_it_rearmed():
                      "[monitor] re-armed stk-drift-cancer: Evergreen monitor: 100% of the features still drift",
                      "[rollout] cancer v2 (canary): rolled back: live quality champion v1 0.9 on 30 labels, "
                      "challenger v2 0.5 on 30 labels: worse"]
+
+
+@pytest.mark.parametrize("variables, ports", [([], (4566, 8080)), (["PORT=4600", "API_PORT=8181"], (4600, 8181)),
+                                              (["API_PORT=8181"], (4566, 8181))])
+def test_make_up_takes_the_ports_from_make(variables, ports):
+    import shlex
+
+    from evergreen.local.__main__ import build_parser
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "API_PORT", "MAKEFLAGS", "MAKELEVEL")}
+    planned = subprocess.run(["make", "-n", "up", *variables], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    [command] = [line for line in planned.stdout.splitlines() if " -m evergreen.local up" in line]
+    argv = shlex.split(command)
+    args = build_parser().parse_args(argv[argv.index("evergreen.local") + 1:])
+    assert (args.command, args.port, args.api_port) == ("up", *ports)

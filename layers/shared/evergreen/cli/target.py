@@ -73,6 +73,11 @@ def local_target(required: bool) -> Target | None:
             return None
         why = f"{running.state_path()} is stale: {problem}" if problem else f"no {running.state_path()}"
         raise CliError(f"no local stack is running ({why}): start one with `make up` or `evergreen up`")
+    return running_target(found)
+
+
+def running_target(found: running.RunningStack) -> Target:
+    """The local stack a state file (or `evergreen up` itself) describes."""
     return Target(kind="local", name=found.stack_name, region=found.region, outputs=dict(found.outputs),
                   endpoint_url=found.endpoint_url, local_api=(found.api_url, found.api_key))
 

@@ -75,11 +75,11 @@ def states(events: Iterable[Mapping[str, Any]], names: Iterable[str] | None = No
                 open_.map_run_arn = _detail(event, "EventDetails").get("mapRunArn")
             elif kind.endswith(FAILURES) and not kind.startswith("Execution"):
                 detail = _detail(event, "EventDetails")
-                open_.error = " ".join(filter(None, [detail.get("error"), _short(detail.get("cause"))])) or kind
+                open_.error = " ".join(filter(None, [detail.get("error"), short_cause(detail.get("cause"))])) or kind
     return runs
 
 
-def _short(cause: Any, width: int = 300) -> str | None:
+def short_cause(cause: Any, width: int = 300) -> str | None:
     """A failure's cause: a Lambda error's errorMessage when the cause is its JSON."""
     if not cause:
         return None

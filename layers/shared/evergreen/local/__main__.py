@@ -1,9 +1,11 @@
 """``python -m evergreen.local up``: Evergreen on moto, for the ``aws`` CLI and ``curl``.
 
 Starts the stack from ``template.yaml`` in a moto server (``--port``), the
-template's REST API on 127.0.0.1 (``--api-port``) and a background ticker
+template's REST API on 127.0.0.1 (``--api-port``), a background ticker
 (scheduled rules whose rate has elapsed fire, then the alarms are evaluated:
-moto does neither), prints the commands to drive it, and runs until Ctrl-C.
+moto does neither) and a watcher that prints each execution as it starts, its
+states as they finish and its outcome (evergreen.local.watcher); prints the
+commands to drive it, and runs until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from evergreen.cli.target import running_target
 from evergreen.local import running
 from evergreen.local.api import routes, serve_api
 from evergreen.local.stack import DEFAULT_API_KEY, DUMMY_CREDENTIALS, LocalStack
+from evergreen.local.watcher import Watcher
 
 log = logging.getLogger("evergreen.local")
+WATCH_INTERVAL = 1.0  # seconds between the watcher's looks at the executions
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
@@ -149,6 +154,22 @@ def _tick_forever(stack: LocalStack, interval: float, stop: threading.Event) -> 
             print(f"[alarm] evaluation failed: {exc}", file=sys.stderr, flush=True)
 
 
+def _watch_forever(watcher: Watcher, interval: float, stop: threading.Event) -> None:
+    """Each `interval`: the executions' news (a failed poll says why once, not every second)."""
+    failed = None
+    while not stop.wait(interval):
+        try:
+            for line in watcher.poll():
+                print(line, flush=True)
+            failed = None
+        except Exception as exc:  # noqa: BLE001 - keep watching; say why this poll failed
+            if stop.is_set():  # the stack is stopping under the poll
+                return
+            if str(exc) != failed:
+                print(f"[run] watching the executions failed: {exc}", file=sys.stderr, flush=True)
+            failed = str(exc)
+
+
 def running_stack(stack: LocalStack, api_url: str) -> running.RunningStack:
     """What the CLI needs to find this stack (evergreen.local.running)."""
     return running.RunningStack(pid=os.getpid(), endpoint_url=f"http://127.0.0.1:{stack.server_port}", api_url=api_url,
@@ -164,7 +185,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         server = serve_api(stack, args.api_port)
         ticker = threading.Thread(target=_tick_forever, args=(stack, args.tick_interval, stop), daemon=True)
         ticker.start()
-        state = running.write(running_stack(stack, server.url))  # type: ignore[attr-defined]
+        found = running_stack(stack, server.url)  # type: ignore[attr-defined]
+        watcher = Watcher(running_target(found), stack.state_machine_arns)
+        threading.Thread(target=_watch_forever, args=(watcher, WATCH_INTERVAL, stop), daemon=True).start()
+        state = running.write(found)
         print(instructions(stack, server.url), flush=True)  # type: ignore[attr-defined]
         print(f"\nThe evergreen CLI finds this stack through {state} (evergreen models, evergreen watch, ...).",
               flush=True)
