@@ -22,10 +22,10 @@ $(STAMP): requirements/dev.lock pyproject.toml
 venv: $(STAMP) ## Create .venv with the pinned dependencies (requirements/dev.lock)
 
 demo: $(STAMP) ## Run the whole loop locally on moto and tell the story (DATA=path.csv TARGET=column for your own data)
-	$(PY) -m evergreen.local demo $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target "$(TARGET)") $(if $(MODEL),--model "$(MODEL)")
+	$(PY) -m evergreen_cli.local demo $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target "$(TARGET)") $(if $(MODEL),--model "$(MODEL)")
 
 up: $(STAMP) ## Start the local stack: moto on :4566 for the aws CLI, the inference API on :8080 for curl (PORT=, API_PORT= to move them)
-	$(PY) -m evergreen.local up $(if $(PORT),--port $(PORT)) $(if $(API_PORT),--api-port $(API_PORT))
+	$(PY) -m evergreen_cli.local up $(if $(PORT),--port $(PORT)) $(if $(API_PORT),--api-port $(API_PORT))
 
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest -q

@@ -37,7 +37,7 @@ Per data set, one after the other, never two at once:
      Scores use evergreen.metrics.score, as the pipeline does.
 Threads: every child runs with OMP/OpenBLAS/MKL threads 1 and EVERGREEN_THREADS=1. The pipeline's Map
 runs up to 4 trials at once; the local stack runs Train, RefitWinner and Export in one worker process
-per core (evergreen.local.lambda_processes), so RandomizedSearchCV gets the same cores: n_jobs = the
+per core (evergreen_cli.local.lambda_processes), so RandomizedSearchCV gets the same cores: n_jobs = the
 machine's CPU count (joblib's processes, one thread each).
 
 Output: a JSON line per data set, then a markdown table; all rows to build/bench-automl/results.json.
@@ -109,11 +109,11 @@ def dataset_csv(name: str, rows: int, rare_rows: int) -> tuple[Path, str, str]:
 # --------------------------------------------------------------------------- the pipeline (child)
 
 def child_pipeline(args: dict) -> dict:
-    sys.path.insert(0, str(SHARED))
+    sys.path[:0] = [str(SHARED), str(ROOT)]  # evergreen, evergreen_cli
     import boto3
 
     from evergreen import registry, run_records, tracking
-    from evergreen.local.stack import LocalStack
+    from evergreen_cli.local.stack import LocalStack
 
     name, out_dir = args["model"], Path(args["out_dir"])
     # the Map's trials in worker processes, one per core, as Lambda runs each in its own environment

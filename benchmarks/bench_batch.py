@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "shared"))
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]  # evergreen, evergreen_cli
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("EVERGREEN_THREADS", "1")
 
@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from evergreen import registry
-    from evergreen.local.stack import LocalStack
+    from evergreen_cli.local.stack import LocalStack
 
     path = generate(args.rows)
     size_mb = path.stat().st_size / 1e6

@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "shared"))
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]  # evergreen, evergreen_cli
 
-from evergreen.local.demo import _records  # noqa: E402
+from evergreen_cli.local.demo import _records  # noqa: E402
 from evergreen.synthetic import make_churn  # noqa: E402
 
 BATCH = 100
@@ -145,7 +145,7 @@ def offline_accuracy(train: bytes, test: bytes) -> float:
 # ----------------------------------------------------------------------------- one stream on one stack
 class Loop:
     def __init__(self, stack: Any, model: str) -> None:
-        from evergreen.local.demo import quality_alarm_name
+        from evergreen_cli.local.demo import quality_alarm_name
         from evergreen.monitoring import alarms
 
         self.stack, self.model = stack, model
@@ -158,7 +158,7 @@ class Loop:
         self.retrains: list[dict] = []
 
     def api(self, method: str, path: str, body: dict) -> dict:
-        from evergreen.local.api import invoke_api
+        from evergreen_cli.local.api import invoke_api
 
         status, out = invoke_api(self.stack, method, path, body)
         if status != 200:
@@ -238,7 +238,7 @@ def adwin_detections(errors: list[int]) -> list[int]:
 
 
 def with_stack(name: str, fn: Any) -> dict:
-    from evergreen.local.stack import LocalStack
+    from evergreen_cli.local.stack import LocalStack
 
     Clock.now = datetime(2026, 1, 1, tzinfo=UTC)
     with LocalStack(root=ROOT, parameters={"ModelName": name, "MonitorScheduleMinutes": "1"},

@@ -197,8 +197,8 @@ def local_pipeline(path: Path, spec: dict = PIPELINE_SPEC, memory: dict[str, str
     code = f"""
 import json, sys, threading, time
 from pathlib import Path
-sys.path.insert(0, {str(ROOT / "layers" / "shared")!r})
-from evergreen.local.stack import LocalStack
+sys.path[:0] = [{str(ROOT / "layers" / "shared")!r}, {str(ROOT)!r}]  # evergreen, evergreen_cli
+from evergreen_cli.local.stack import LocalStack
 samples = []
 def sample():
     while True:

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from evergreen.local.sam import load_template
+from evergreen_cli.local.sam import load_template
 
 VARIABLE = re.compile(r"\$\{([^}]+)\}")
 

@@ -5,7 +5,7 @@ and the API Gateway methods, IAM roles and permissions SAM generates exist only 
 
     python scripts/sam_transform.py [template.yaml] [-o build/template.cfn.json] [-p Name=Value ...]
 
-The transform is evergreen.local.sam's, the one the local stack runs too: AWS::LanguageExtensions
+The transform is evergreen_cli.local.sam's, the one the local stack runs too: AWS::LanguageExtensions
 resolved from the parameter values (so the SAM transform sees e.g. InferenceAuthMode=IAM as AWS
 would), then aws-sam-translator offline.
 
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evergreen.local import sam as offline_sam
+from evergreen_cli.local import sam as offline_sam
 
 PLACEHOLDER_BUCKET = "evergreen-placeholder-artifacts"
 URI_PROPERTIES = {

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from evergreen.cli import app
-from evergreen.cli.report_page import SECTIONS
-from evergreen.local.api import invoke_api, serve_api
-from evergreen.local.demo import _records, quality_alarm_name
+from evergreen_cli import app
+from evergreen_cli.report_page import SECTIONS
+from evergreen_cli.local.api import invoke_api, serve_api
+from evergreen_cli.local.demo import _records, quality_alarm_name
 from evergreen.synthetic import make_churn
 from tests.support.browser import (
     CSP,

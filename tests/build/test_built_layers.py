@@ -6,8 +6,8 @@ Run `make build` first; without .aws-sam/build/template.yaml every test here is 
 - InferenceFunction's code and its layers (SharedLayer + ServingLayer, never TrainingLayer) ship no
   scikit-learn, scipy, pandas or skl2onnx; TrainingLayer ships scikit-learn, skl2onnx and onnxruntime;
 - every function of template.yaml was built, with its handler module (app.py);
-- SharedLayer holds every module of layers/shared/evergreen except the developer-only ones that
-  layers/shared/Makefile excludes (evergreen/local/, the moto-backed local runtime, and evergreen/cli/, the `evergreen` command);
+- SharedLayer's evergreen package is exactly layers/shared/evergreen (the `evergreen` command and the local
+  runtime live beside it in evergreen_cli/, which nothing deployed imports: tests/unit/test_package_boundary.py);
 - the size budget, measured by scripts/size_report.py: each function + its layers unzips to at most
   250 MiB (Lambda's limit), InferenceFunction to at most 150 MiB;
 - with a local CPython 3.12 (found as scripts/compile_pyc.py finds one, e.g. pyenv's 3.12.x; skipped
@@ -45,8 +45,6 @@ pytestmark = [
 
 # import name -> distribution name (as in *.dist-info and auditwheel's *.libs folders)
 TRAINING_ONLY = {"sklearn": "scikit_learn", "scipy": "scipy", "pandas": "pandas", "skl2onnx": "skl2onnx"}
-# Developer-only parts of the evergreen package (layers/shared/Makefile: tar --exclude=...).
-DEV_ONLY = ("evergreen/local", "evergreen/cli")
 # What the Lambda Python runtime itself provides (boto3 and its dependencies; not shipped in a layer).
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 LAMBDA_LIMIT_MIB = 250
@@ -153,22 +151,11 @@ def _modules(package_root: Path) -> set[str]:
             if "__pycache__" not in p.parts}
 
 
-def _dev_only(module: str) -> bool:
-    return any(module == d or module.startswith(d + "/") for d in DEV_ONLY)
-
-
-def test_shared_layer_ships_the_evergreen_package_without_the_local_runtime(built):
+def test_shared_layer_ships_exactly_the_evergreen_package(built):
     shipped = _modules(python_dir(layer_dir(built, "SharedLayer")))
     in_repo = _modules(ROOT / "layers" / "shared")
-    assert any(m.startswith("evergreen/local/") for m in in_repo), \
-        "layers/shared/evergreen/local/ is gone: update DEV_ONLY"
-    missing = sorted(m for m in in_repo - shipped if not _dev_only(m))
-    assert not missing, \
-        "modules of layers/shared/evergreen missing from SharedLayer (stale build?):\n" + "\n".join(missing)
-    deployed_dev = sorted(m for m in shipped if _dev_only(m))
-    assert not deployed_dev, f"developer-only modules deployed in SharedLayer: {deployed_dev}"
-    assert not (python_dir(layer_dir(built, "SharedLayer")) / "evergreen" / "local").exists()
-    assert not (python_dir(layer_dir(built, "SharedLayer")) / "evergreen" / "cli").exists()
+    assert shipped == in_repo, ("SharedLayer's evergreen is not layers/shared/evergreen (stale build?): "
+                                f"missing {sorted(in_repo - shipped)}, extra {sorted(shipped - in_repo)}")
 
 
 # ---------------------------------------------------------------- size budget

@@ -32,7 +32,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-a
 @cache
 def cfn(mode: str) -> dict[str, Any]:
     """template.yaml as CloudFormation with InferenceAuthMode=mode (what `make lint` scans)."""
-    from evergreen.local import sam as offline_sam
+    from evergreen_cli.local import sam as offline_sam
 
     st = infra.load_script("sam_transform")
     return offline_sam.transform(offline_sam.load_template(TEMPLATE), {"InferenceAuthMode": mode},

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from evergreen.cli import app, cards, inference, logs, upload
-from evergreen.cli.output import CliError
-from evergreen.cli.target import resolve
-from evergreen.local import running
+from evergreen_cli import app, cards, inference, logs, upload
+from evergreen_cli.output import CliError
+from evergreen_cli.target import resolve
+from evergreen_cli.local import running
 from tests.cli.conftest import free_port
 
 
@@ -162,7 +162,7 @@ def api_gateway():
 def test_a_deployed_api_is_called_with_the_stacks_api_key_or_signed_for_iam(api_gateway, monkeypatch):
     from moto import mock_aws
 
-    from evergreen.cli.target import Target
+    from evergreen_cli.target import Target
 
     url, seen = api_gateway
     with mock_aws():
@@ -181,8 +181,8 @@ def test_a_deployed_api_is_called_with_the_stacks_api_key_or_signed_for_iam(api_
 
 
 def test_models_shows_a_canary_a_pin_and_a_firing_alarm(capsys):
-    from evergreen.cli import models
-    from evergreen.cli.target import Target
+    from evergreen_cli import models
+    from evergreen_cli.target import Target
 
     row = {"model": "churn", "champion": {"version": 1, "family": "random_forest", "primary_metric": "accuracy", "test_score": 0.91},
            "challenger": {"version": 2, "rollout": {"mode": "canary", "share": 0.1}},
@@ -198,7 +198,7 @@ def test_models_shows_a_canary_a_pin_and_a_firing_alarm(capsys):
 
 
 def test_run_shows_a_failed_state_its_error_and_a_cost_it_could_not_read(capsys):
-    from evergreen.cli import runs
+    from evergreen_cli import runs
 
     detail = {"run_id": "r1", "model": "churn", "status": "FAILED", "trigger": "upload", "execution_status": "FAILED",
               "source": {"bucket": "b", "key": "uploads/churn/x.csv"}, "started_at": "2026-12-01T10:00:00+00:00",

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from evergreen import tracking
-from evergreen.cli import app
+from evergreen_cli import app
 from evergreen.synthetic import make_churn
 from tests.support.specs import churn_spec
 from tests.support.stacks import named_stack

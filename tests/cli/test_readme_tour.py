@@ -1,6 +1,6 @@
 """The README's CLI tour, word for word, against a running local stack, as a user runs it.
 
-`evergreen up` (which runs what `make up` runs, `python -m evergreen.local up`; on free ports here, so
+`evergreen up` (which runs what `make up` runs, `python -m evergreen_cli.local up`; on free ports here, so
 a developer's own `make up` is not disturbed) is started as its own process; the README's tour block runs in bash, in a fresh
 folder holding the checkout's `.venv` and `examples` (so `data.csv` is written there, not in the
 repo); every `evergreen` command finds the stack through the state file `up` wrote. Then the same
@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from evergreen.local import running
+from evergreen_cli.local import running
 from evergreen.synthetic import make_churn
 from tests.cli.conftest import free_port
 from tests.support.infra import ROOT

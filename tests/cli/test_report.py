@@ -1,6 +1,6 @@
-"""The report's data (evergreen.cli.report_data) gathered on moto from what the pipeline and the monitor
+"""The report's data (evergreen_cli.report_data) gathered on moto from what the pipeline and the monitor
 write: registry versions, aliases and audit log, run records, the model's alarms (put by Promote) and
-the monitor's datapoints (put with put_metric_data); then the page (evergreen.cli.report_page) made
+the monitor's datapoints (put with put_metric_data); then the page (evergreen_cli.report_page) made
 from it: its sections, its escaping, and the numbers it shows against the data's."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import boto3
 import pytest
 
 from evergreen import registry
-from evergreen.cli import report_page
-from evergreen.cli.output import CliError
-from evergreen.cli.report_data import gather
-from evergreen.cli.target import Target
+from evergreen_cli import report_page
+from evergreen_cli.output import CliError
+from evergreen_cli.report_data import gather
+from evergreen_cli.target import Target
 from evergreen.spec import parse_spec
 from evergreen.steps import promote
 from evergreen.storage import to_dynamo
@@ -231,7 +231,7 @@ def test_the_plots_time_axis_is_in_minutes_hours_or_days_before_the_report(hours
 def test_the_local_ui_routes_to_the_report_the_index_and_the_cards(stack):
     from types import SimpleNamespace
 
-    from evergreen.local.ui import ReportPages
+    from evergreen_cli.local.ui import ReportPages
 
     pages = ReportPages(SimpleNamespace(stack_name="stk", region=REGION, outputs=stack.outputs))
     status, headers, page = pages.handle("GET", "/ui/", {})  # one model: its report

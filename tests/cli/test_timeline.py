@@ -1,4 +1,4 @@
-"""evergreen.cli.timeline on a real pipeline execution's history (moto's, kept in tests/events) and the
+"""evergreen_cli.timeline on a real pipeline execution's history (moto's, kept in tests/events) and the
 real ASL: each state's timing, a failure inside a state, retries, and the progress estimate."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from evergreen.cli import timeline
+from evergreen_cli import timeline
 from tests.support.infra import ROOT
 
 HISTORY = json.loads((ROOT / "tests" / "events" / "pipeline_execution_history.json").read_text())

@@ -19,7 +19,7 @@ from evergreen.contracts import (
     TrialResult,
 )
 from evergreen.data import build_frame, model_inputs, sample_frame, split_frame
-from evergreen.local.sagemaker import run_training_job
+from evergreen_cli.local.shims.sagemaker import run_training_job
 from evergreen.onnx_model import sha256_hex
 from evergreen.schema import infer_schema
 from evergreen.serving.champion import champion_from_bytes

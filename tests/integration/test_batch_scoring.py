@@ -15,8 +15,8 @@ import json
 import numpy as np
 import pytest
 
-from evergreen.local.api import invoke_api
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.api import invoke_api
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import dump_spec
 from evergreen.synthetic import make_churn
 from tests.integration.test_pipeline_e2e import SPEC, champion, upload_and_wait
@@ -173,7 +173,7 @@ def test_a_header_without_the_champions_columns_fails_naming_them(stack):
 
 
 def test_make_up_tells_how_to_start_a_batch(stack):
-    from evergreen.local.__main__ import instructions
+    from evergreen_cli.local.__main__ import instructions
 
     bucket = stack.outputs["DataBucketName"]
     assert f"s3 cp rows.csv s3://{bucket}/score/churn/rows.csv" in instructions(stack, "http://127.0.0.1:8080")

@@ -16,9 +16,9 @@ import boto3
 import pytest
 
 from evergreen import registry
-from evergreen.local.api import invoke_api
-from evergreen.local.demo import _records
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.api import invoke_api
+from evergreen_cli.local.demo import _records
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import dump_spec, parse_spec
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT

@@ -8,7 +8,8 @@ import csv
 
 import pytest
 
-from evergreen.local import demo
+from evergreen_cli.local import demo
+from tests.support.infra import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,8 @@ def test_the_demo_runs_on_a_users_own_csv(tmp_path, capsys, monkeypatch):
         writer.writerow([*data.feature_names, "progression"])
         writer.writerows([*(f"{v:.6g}" for v in x), y] for x, y in zip(data.data, data.target))
 
-    assert demo.run(argparse.Namespace(data=path, target="progression", model="diabetes", verbose=False)) == 0
+    assert demo.run(argparse.Namespace(data=path, target="progression", model="diabetes", verbose=False,
+                                       root=ROOT)) == 0
     out = capsys.readouterr().out
     assert "regression, metric rmse" in out
     assert "v1 promoted: no champion yet" in out
@@ -44,4 +46,4 @@ def test_the_demo_runs_on_a_users_own_csv(tmp_path, capsys, monkeypatch):
 
 def test_data_and_target_go_together():
     with pytest.raises(SystemExit, match="go together"):
-        demo.run(argparse.Namespace(data=None, target="y", model="m", verbose=False))
+        demo.run(argparse.Namespace(data=None, target="y", model="m", verbose=False, root=ROOT))

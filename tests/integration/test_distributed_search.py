@@ -10,7 +10,7 @@ import json
 import pytest
 
 from evergreen import run_records, search
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import parse_spec
 from evergreen.storage import Stores, from_dynamo, rung_items_key
 from evergreen.synthetic import make_churn

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from evergreen.local.api import invoke_api
-from evergreen.local.demo import _records
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.api import invoke_api
+from evergreen_cli.local.demo import _records
+from evergreen_cli.local.stack import LocalStack
 from evergreen.monitoring import alarms
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_churn

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from evergreen import run_records, tracking
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import parse_spec
 from evergreen.storage import Stores, from_dynamo
 from evergreen.synthetic import make_churn

@@ -13,8 +13,8 @@ import pytest
 
 from evergreen import registry, run_records
 from evergreen.contracts import ParityReport
-from evergreen.local.api import invoke_api
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.api import invoke_api
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import dump_spec, parse_spec
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_churn
@@ -179,7 +179,7 @@ def test_the_quality_alarm_closes_the_loop(stack):
     whose own quality (judged apart from v1's predictions) clears the alarm."""
     from datetime import UTC, datetime, timedelta
 
-    from evergreen.local.demo import _records, quality_alarm_name
+    from evergreen_cli.local.demo import _records, quality_alarm_name
 
     def label_shifted(n: int, seed: int) -> int:
         shifted = _records(make_churn(n, seed=seed, drift=1.0), "churned")

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from evergreen import registry
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import parse_spec
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from evergreen import registry
-from evergreen.local.api import invoke_api
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.api import invoke_api
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import parse_spec
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_rare

@@ -1,13 +1,13 @@
 """The winner's full fit: on a search sample the trials are cheap, and the winner is fitted again on
 every training row, in RefitFunction or, past its memory (or when the spec asks), as a SageMaker
-training job through createTrainingJob.sync, which the local stack runs with evergreen.local.sagemaker."""
+training job through createTrainingJob.sync, which the local stack runs with evergreen_cli.local.shims.sagemaker."""
 
 from __future__ import annotations
 
 import boto3
 import pytest
 
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.stack import LocalStack
 from evergreen.spec import parse_spec
 from evergreen.storage import from_dynamo
 from evergreen.synthetic import make_churn

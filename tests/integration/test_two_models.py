@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from evergreen.local.api import invoke_api
-from evergreen.local.demo import _records, quality_alarm_name
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.api import invoke_api
+from evergreen_cli.local.demo import _records, quality_alarm_name
+from evergreen_cli.local.stack import LocalStack
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT
 from tests.support.specs import churn_spec

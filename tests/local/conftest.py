@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from evergreen.local.stack import MOTO_CONFIG
-from evergreen.local.template import zip_dir
+from evergreen_cli.local.stack import MOTO_CONFIG
+from evergreen_cli.local.template import zip_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]

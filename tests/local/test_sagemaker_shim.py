@@ -1,4 +1,4 @@
-"""evergreen.local.sagemaker: a training job request run on this machine, as SageMaker lays it out."""
+"""evergreen_cli.local.shims.sagemaker: a training job request run on this machine, as SageMaker lays it out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from evergreen.local.sagemaker import TrainingJobFailed, run_training_job
+from evergreen_cli.local.shims.sagemaker import TrainingJobFailed, run_training_job
 
 PROGRAM = b"""import json, os, pathlib
 config = json.loads(pathlib.Path(os.environ["SM_INPUT_CONFIG_DIR"], "hyperparameters.json").read_text())

@@ -1,4 +1,4 @@
-"""Each shim of evergreen.local.shims alone, on plain moto (no template)."""
+"""Each shim of evergreen_cli.local.shims (one module per service) alone, on plain moto (no template)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from evergreen.local import shims
-from evergreen.local.template import FunctionSpec
+from evergreen_cli.local.shims.cloudwatch import AlarmEvaluator, UnsupportedAlarm, create_alarms
+from evergreen_cli.local.shims.events import (EventBridgeToStepFunctions, ScheduledRules, UnsupportedSchedule,
+                                              rate_seconds, target_input)
+from evergreen_cli.local.shims.lambda_ import EnvironmentConflict, InProcessLambda
+from evergreen_cli.local.shims.s3 import configure_buckets
+from evergreen_cli.local.shims.stepfunctions import DefaultExecutionName, register_state_machines
+from evergreen_cli.local.template import FunctionSpec
 
 from .conftest import FIXTURES, create_function
 
@@ -28,7 +33,7 @@ def _specs(**names: str) -> dict[str, FunctionSpec]:
 def lambdas(aws):
     create_function(aws, "echo", "echo", ECHO_ENV)
     create_function(aws, "fail", "fail", FAIL_ENV)
-    with shims.InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda"),
+    with InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda"),
                                {"POWERTOOLS_LOG_LEVEL": "WARNING"}) as shim:
         yield aws.client("lambda"), shim
 
@@ -72,7 +77,7 @@ def test_lambda_runtime_errors_look_like_the_runtimes(aws):
     specs = {"odd": FunctionSpec("Odd", FIXTURES / "functions/odd", "app.handler"),
              "broken": FunctionSpec("Broken", FIXTURES / "functions/odd", "broken.handler")}
     client = aws.client("lambda")
-    with shims.InProcessLambda(specs, client):
+    with InProcessLambda(specs, client):
         error, payload = _invoke(client, "odd", {})
         assert (error, payload["errorType"]) == ("Unhandled", "Runtime.MarshalError")
         error, payload = _invoke(client, "broken", {})
@@ -84,7 +89,7 @@ def test_lambda_environment_is_the_union_and_is_restored(aws):
     create_function(aws, "echo", "echo", ECHO_ENV)
     create_function(aws, "fail", "fail", FAIL_ENV)
     before = {k: os.environ.get(k) for k in ("TABLE_NAME", "GREETING", "FAIL_MESSAGE")}
-    with shims.InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda")):
+    with InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda")):
         assert (os.environ["TABLE_NAME"], os.environ["FAIL_MESSAGE"]) == ("t1", "it broke")
     assert {k: os.environ.get(k) for k in before} == before
     assert not [m for m in sys.modules if m.startswith("_evergreen_local_")]
@@ -94,8 +99,8 @@ def test_lambda_environment_is_the_union_and_is_restored(aws):
 def test_lambda_environment_conflict_is_a_clear_error(aws):
     create_function(aws, "echo", "echo", ECHO_ENV)
     create_function(aws, "fail", "fail", {**FAIL_ENV, "TABLE_NAME": "other"})
-    shim = shims.InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda"))
-    with pytest.raises(shims.EnvironmentConflict, match="TABLE_NAME is 't1' in echo but 'other' in fail"):
+    shim = InProcessLambda(_specs(echo="echo", fail="fail"), aws.client("lambda"))
+    with pytest.raises(EnvironmentConflict, match="TABLE_NAME is 't1' in echo but 'other' in fail"):
         shim.install()
     assert os.environ.get("TABLE_NAME") != "t1"
 
@@ -130,7 +135,7 @@ def test_eventbridge_rule_starts_an_execution_and_keeps_other_targets(aws):
     events.put_rule(Name="rule", EventPattern=json.dumps({"source": ["fixture"]}))
     events.put_targets(Rule="rule", Targets=[{"Id": "sfn", "Arn": machine, "RoleArn": role},
                                              {"Id": "q", "Arn": queue_arn}])
-    with shims.EventBridgeToStepFunctions() as shim:
+    with EventBridgeToStepFunctions() as shim:
         events.put_events(Entries=[{"Source": "fixture", "DetailType": "Thing Happened", "Detail": '{"a": 1}'}])
         events.put_events(Entries=[{"Source": "other", "DetailType": "Thing Happened", "Detail": '{"a": 2}'}])
     [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
@@ -144,9 +149,9 @@ def test_eventbridge_rule_starts_an_execution_and_keeps_other_targets(aws):
 
 def test_target_input_follows_the_target_settings():
     event = {"detail": {"a": 1}, "source": "s"}
-    assert shims.target_input({"Arn": "x"}, event) is event
-    assert shims.target_input({"Arn": "x", "Input": '{"fixed": true}'}, event) == {"fixed": True}
-    assert shims.target_input({"Arn": "x", "InputPath": "$.detail"}, event) == {"a": 1}
+    assert target_input({"Arn": "x"}, event) is event
+    assert target_input({"Arn": "x", "Input": '{"fixed": true}'}, event) == {"fixed": True}
+    assert target_input({"Arn": "x", "InputPath": "$.detail"}, event) == {"a": 1}
 
 
 def test_execution_without_a_name_gets_a_uuid(aws):
@@ -154,7 +159,7 @@ def test_execution_without_a_name_gets_a_uuid(aws):
     role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     machine = sfn.create_state_machine(name="m", roleArn=role, definition=json.dumps(
         {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
-    with shims.DefaultExecutionName():
+    with DefaultExecutionName():
         arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(2)]
     assert len(set(arns)) == 2 and not any(a.endswith(":None") for a in arns)
 
@@ -181,7 +186,7 @@ def test_scheduled_rule_invokes_its_lambda_in_process_with_the_scheduled_event_a
     events.put_targets(Rule="paused", Targets=[{"Id": "echo", "Arn": echo}])
     events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["fixture"]}))
     events.put_targets(Rule="pattern", Targets=[{"Id": "echo", "Arn": echo}])
-    ticker = shims.ScheduledRules(events, client)
+    ticker = ScheduledRules(events, client)
     assert [r["Name"] for r in ticker.rules()] == ["every-5"] and ticker.rules()[0]["RateSeconds"] == 300
 
     [first] = ticker.tick(T0)  # a rule that never fired fires on the first tick
@@ -209,7 +214,7 @@ def test_scheduled_rule_reports_a_failing_function_and_undeliverable_targets(lam
     events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
     events.put_targets(Rule="hourly", Targets=[{"Id": "fail", "Arn": fail, "Input": json.dumps({"mode": "boom", "run_id": "s"})},
                                                {"Id": "q", "Arn": queue_arn}])
-    failed, queued = shims.ScheduledRules(events, client).tick(T0)
+    failed, queued = ScheduledRules(events, client).tick(T0)
     assert failed.error == "Unhandled"
     assert failed.payload["errorType"] == "ValueError" and failed.payload["errorMessage"] == "it broke"
     assert queued.payload is None and queued.error == "only Lambda targets of scheduled rules are delivered locally"
@@ -221,7 +226,7 @@ def test_a_scheduled_rule_gets_no_bus_events(aws):
     url, queue_arn = _queue(aws, "scheduled")
     events.put_rule(Name="scheduled", ScheduleExpression="rate(5 minutes)")
     events.put_targets(Rule="scheduled", Targets=[{"Id": "q", "Arn": queue_arn}])
-    with shims.EventBridgeToStepFunctions():
+    with EventBridgeToStepFunctions():
         events.put_events(Entries=[{"Source": "fixture", "DetailType": "Thing Happened", "Detail": "{}"}])
     assert aws.client("sqs").receive_message(QueueUrl=url).get("Messages", []) == []
 
@@ -229,14 +234,14 @@ def test_a_scheduled_rule_gets_no_bus_events(aws):
 @pytest.mark.parametrize(("expression", "seconds"), [
     ("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 days)", 172800)])
 def test_rate_seconds(expression, seconds):
-    assert shims.rate_seconds(expression) == seconds
+    assert rate_seconds(expression) == seconds
 
 
 @pytest.mark.parametrize(("expression", "why"), [
     ("cron(0 12 * * ? *)", "only rate"), ("rate(1 minutes)", "not valid on AWS"), ("rate(5 minute)", "not valid on AWS")])
 def test_schedules_the_local_ticker_cannot_fire_are_refused(expression, why):
-    with pytest.raises(shims.UnsupportedSchedule, match=why):
-        shims.rate_seconds(expression)
+    with pytest.raises(UnsupportedSchedule, match=why):
+        rate_seconds(expression)
 
 
 # --------------------------------------------------------------------------- CloudWatch alarms
@@ -255,7 +260,7 @@ def test_alarm_tick_goes_to_alarm_and_emits_the_aws_event(aws):
     events.put_rule(Name="alarms", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
     events.put_targets(Rule="alarms", Targets=[{"Id": "q", "Arn": queue_arn}])
     cw.put_metric_alarm(**ALARM)
-    evaluator = shims.AlarmEvaluator(cw, events)
+    evaluator = AlarmEvaluator(cw, events)
     assert evaluator.tick() == []  # moto starts OK; no data, notBreaching: still OK
     cw.put_metric_data(Namespace="Fixture", MetricData=[
         {"MetricName": "Quality", "Dimensions": [{"Name": "Model", "Value": "m"}], "Value": v} for v in (0.2, 0.6)])
@@ -291,13 +296,13 @@ def test_alarm_tick_goes_to_alarm_and_emits_the_aws_event(aws):
 ])
 def test_alarm_decision_follows_treat_missing_data(treat, values, state):
     alarm = {**ALARM, "EvaluationPeriods": 2, "TreatMissingData": treat, "StateValue": "OK"}
-    assert shims.AlarmEvaluator.decide(alarm, values)[0] == state
+    assert AlarmEvaluator.decide(alarm, values)[0] == state
 
 
 def test_alarm_datapoints_to_alarm_m_out_of_n():
     alarm = {**ALARM, "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "StateValue": "OK"}
-    assert shims.AlarmEvaluator.decide(alarm, [0.1, 0.9, 0.2])[0] == "ALARM"
-    assert shims.AlarmEvaluator.decide(alarm, [0.1, 0.9, 0.9])[0] == "OK"
+    assert AlarmEvaluator.decide(alarm, [0.1, 0.9, 0.2])[0] == "ALARM"
+    assert AlarmEvaluator.decide(alarm, [0.1, 0.9, 0.9])[0] == "OK"
 
 
 def test_metric_math_alarms_are_refused(aws):
@@ -306,15 +311,15 @@ def test_metric_math_alarms_are_refused(aws):
                         Metrics=[{"Id": "e1", "Expression": "m1 * 2", "ReturnData": True},
                                  {"Id": "m1", "ReturnData": False, "MetricStat": {"Metric": {
                                      "Namespace": "N", "MetricName": "M"}, "Period": 60, "Stat": "Sum"}}])
-    with pytest.raises(shims.UnsupportedAlarm, match="math: metric-math"):
-        shims.AlarmEvaluator(cw, aws.client("events")).tick()
+    with pytest.raises(UnsupportedAlarm, match="math: metric-math"):
+        AlarmEvaluator(cw, aws.client("events")).tick()
 
 
 def test_create_alarms_coerces_cfn_values_and_starts_insufficient(aws):
     cw = aws.client("cloudwatch")
     resource = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
         **ALARM, "Period": "60", "EvaluationPeriods": "1", "Threshold": "0.7", "AlarmName": "from-cfn"}}
-    assert shims.create_alarms(cw, {"QualityAlarm": resource}, lambda v: v) == {"QualityAlarm": "from-cfn"}
+    assert create_alarms(cw, {"QualityAlarm": resource}, lambda v: v) == {"QualityAlarm": "from-cfn"}
     alarm = cw.describe_alarms(AlarmNames=["from-cfn"])["MetricAlarms"][0]
     assert (alarm["Period"], alarm["Threshold"], alarm["StateValue"]) == (60, 0.7, "INSUFFICIENT_DATA")
 
@@ -332,7 +337,7 @@ def test_configure_buckets_turns_on_versioning_and_eventbridge_keeping_other_not
     s3.create_bucket(Bucket="bkt")
     s3.put_bucket_notification_configuration(Bucket="bkt", NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn[direct], "Events": ["s3:ObjectCreated:*"]}]})
-    shims.configure_buckets(s3, {"bkt": {"VersioningConfiguration": {"Status": "Enabled"},
+    configure_buckets(s3, {"bkt": {"VersioningConfiguration": {"Status": "Enabled"},
                                          "NotificationConfiguration": {"EventBridgeConfiguration": {
                                              "EventBridgeEnabled": True}}}})
     assert s3.get_bucket_versioning(Bucket="bkt")["Status"] == "Enabled"
@@ -354,6 +359,6 @@ def test_register_state_machines_makes_cloudformations_machine_executable(aws):
         "StackResourceDetail"]["PhysicalResourceId"]
     with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):  # the gap
         sfn.start_execution(stateMachineArn=arn, name="before")
-    shims.register_state_machines([arn])
+    register_state_machines([arn])
     execution = sfn.start_execution(stateMachineArn=arn, name="after")["executionArn"]
     assert execution.startswith(arn.replace(":stateMachine:", ":execution:"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from evergreen.local import LocalStack, invoke_api, serve_api
-from evergreen.local.__main__ import instructions
+from evergreen_cli.local import LocalStack, invoke_api, serve_api
+from evergreen_cli.local.__main__ import instructions
 
 from .conftest import FIXTURES, ROOT, free_port
 
@@ -233,7 +234,7 @@ def test_the_real_template_starts_locally():
 def test_make_up_logs_the_monitors_summary_and_each_alarm_it_rearmed():
     from types import SimpleNamespace
 
-    from evergreen.local.__main__ import describe_invocation
+    from evergreen_cli.local.__main__ import describe_invocation
 
     payload = {"models": [{"model_name": "cancer", "version": 1, "labels": 169, "quality": 0.231, "published": True,
                            "rearmed": "stk-drift-cancer: Evergreen monitor: 100% of the features still drift"}],
@@ -253,11 +254,26 @@ def test_make_up_logs_the_monitors_summary_and_each_alarm_it_rearmed():
 def test_make_up_takes_the_ports_from_make(variables, ports):
     import shlex
 
-    from evergreen.local.__main__ import build_parser
+    from evergreen_cli.local.__main__ import build_parser
 
     env = {k: v for k, v in os.environ.items() if k not in ("PORT", "API_PORT", "MAKEFLAGS", "MAKELEVEL")}
     planned = subprocess.run(["make", "-n", "up", *variables], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    [command] = [line for line in planned.stdout.splitlines() if " -m evergreen.local up" in line]
+    [command] = [line for line in planned.stdout.splitlines() if " -m evergreen_cli.local up" in line]
     argv = shlex.split(command)
-    args = build_parser().parse_args(argv[argv.index("evergreen.local") + 1:])
+    args = build_parser().parse_args(argv[argv.index("evergreen_cli.local") + 1:])
     assert (args.command, args.port, args.api_port) == ("up", *ports)
+
+
+def test_up_and_demo_find_the_project_root_from_a_subdirectory_or_say_why_not(tmp_path, monkeypatch, capsys):
+    from evergreen_cli.local.__main__ import main
+    from evergreen_cli.local.stack import find_root
+
+    assert find_root(ROOT / "functions" / "train") == find_root(ROOT) == ROOT
+    monkeypatch.chdir(ROOT / "examples")
+    assert find_root() == ROOT
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"no template.yaml in {tmp_path.resolve()} or its parents")):
+        find_root()
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo"])
+    assert exit_.value.code == 2 and "pass --root" in capsys.readouterr().err

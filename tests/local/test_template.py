@@ -1,4 +1,4 @@
-"""evergreen.local.template: load, translate and prepare the SAM template for moto."""
+"""evergreen_cli.local.template: load, translate and prepare the SAM template for moto."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from io import BytesIO
 
 import pytest
 
-from evergreen.local.sam import load_template
-from evergreen.local.template import (
+from evergreen_cli.local.sam import load_template
+from evergreen_cli.local.template import (
     LOCAL_BUCKET,
     _split_substitutions,
     prepare_for_moto,
@@ -140,7 +140,7 @@ def test_zip_dir_is_deterministic_and_skips_caches(tmp_path):
 
 @pytest.mark.parametrize("mode, scheme", [("API_KEY", "api_key"), ("IAM", "AWS_IAM")])
 def test_the_local_stack_translates_either_auth_mode_as_aws_does(mode, scheme):
-    """One translator (evergreen.local.sam) for the local stack and the scanners: AWS::LanguageExtensions
+    """One translator (evergreen_cli.local.sam) for the local stack and the scanners: AWS::LanguageExtensions
     resolves the template's Fn::If on InferenceAuthMode before the SAM transform, as CloudFormation does."""
     cfn = translate(load_template(ROOT / "template.yaml"), {"InferenceAuthMode": mode})
     body = cfn["Resources"]["InferenceApi"]["Properties"]["Body"]

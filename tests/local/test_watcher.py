@@ -1,4 +1,4 @@
-"""What `make up` prints about the runs (evergreen.local.watcher): the formatting as pure functions,
+"""What `make up` prints about the runs (evergreen_cli.local.watcher): the formatting as pure functions,
 then the watcher following a real pipeline run, a failed one and a batch scoring on the local stack."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evergreen.cli.target import Target
-from evergreen.cli.timeline import StateRun
-from evergreen.local.stack import LocalStack
-from evergreen.local.watcher import Watcher, new_lines, started
+from evergreen_cli.target import Target
+from evergreen_cli.timeline import StateRun
+from evergreen_cli.local.stack import LocalStack
+from evergreen_cli.local.watcher import Watcher, new_lines, started
 from evergreen.spec import dump_spec, parse_spec
 from evergreen.synthetic import make_churn
 from tests.support.infra import ROOT
@@ -23,7 +23,7 @@ RUN = "a7b74483-8412-444a-a403-dd7e4c8428ea"
 
 
 def state(name: str, kind: str, start: float, took: float | None, error: str | None = None, attempts: int = 1) -> dict:
-    """A state as evergreen.cli.runs.run_detail gives it (timeline.StateRun.as_dict)."""
+    """A state as evergreen_cli.runs.run_detail gives it (timeline.StateRun.as_dict)."""
     entered = T0 + timedelta(seconds=start)
     exited = None if took is None else entered + timedelta(seconds=took)
     return StateRun(name, kind, entered, exited, attempts, error).as_dict()

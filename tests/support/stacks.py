@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evergreen.local.stack import LocalStack
+from evergreen_cli.local.stack import LocalStack
 from tests.support.infra import ROOT
 
 

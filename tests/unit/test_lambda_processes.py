@@ -1,4 +1,4 @@
-"""evergreen.local.lambda_processes: invocations in worker processes answer as in-process ones do."""
+"""evergreen_cli.local.lambda_processes: invocations in worker processes answer as in-process ones do."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from evergreen.local.lambda_processes import LambdaProcesses
-from evergreen.local.shims import LambdaContext, invoke_handler, load_handler
-from evergreen.local.template import FunctionSpec
+from evergreen_cli.local.lambda_processes import LambdaProcesses
+from evergreen_cli.local.shims.lambda_ import LambdaContext, invoke_handler, load_handler
+from evergreen_cli.local.template import FunctionSpec
 
 APP = textwrap.dedent('''
     import os

@@ -71,7 +71,7 @@ def test_the_image_is_awss_scikit_learn_image_of_the_region_unless_one_is_set():
         sagemaker_refit.training_image("", "xx-nowhere-1")
 
 
-def test_the_program_bundle_is_the_package_without_the_local_runtime():
+def test_the_program_bundle_is_the_whole_package():
     bundle, digest = sagemaker_refit.source_bundle()
     assert sagemaker_refit.source_bundle() == (bundle, digest)  # same files, same bytes
     with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
@@ -79,4 +79,5 @@ def test_the_program_bundle_is_the_package_without_the_local_runtime():
         assert tar.extractfile("requirements.txt").read().decode().split() == list(sagemaker_refit.REQUIREMENTS)
     assert names[:2] == ["train_entry.py", "requirements.txt"]
     assert "evergreen/sagemaker_entry.py" in names and "evergreen/training.py" in names
-    assert not any(n.startswith("evergreen/local/") for n in names)
+    package = ROOT / "layers" / "shared"
+    assert sorted(names[2:]) == sorted(p.relative_to(package).as_posix() for p in (package / "evergreen").rglob("*.py"))

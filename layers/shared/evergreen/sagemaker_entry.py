@@ -1,7 +1,8 @@
 """The SageMaker training job's program: the winner's fit on every row its search drew from.
 
-It runs in AWS's scikit-learn image (and in the local stack's shim, evergreen.local.sagemaker), and
-finds what every SageMaker training container has where SageMaker's environment variables say:
+It runs in AWS's scikit-learn image (and in the local stack's shim,
+evergreen_cli.local.shims.sagemaker), and finds what every SageMaker training container has where
+SageMaker's environment variables say:
   SM_INPUT_CONFIG_DIR/hyperparameters.json   JSON-string values (evergreen.sagemaker_refit.hyperparameters)
   SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION    the splits as ingest wrote them (*.npz)
   SM_MODEL_DIR                               pipeline.joblib and metrics.json, tarred to S3 by SageMaker

@@ -124,10 +124,10 @@ def job_request(run: RunContext, winner: TrialResult, program_uri: str, output_u
 
 
 def source_bundle() -> tuple[bytes, str]:
-    """(sourcedir.tar.gz, its sha256): the installed evergreen package (without the local runtime),
-    the program at the top and requirements.txt. Deterministic for the same files."""
+    """(sourcedir.tar.gz, its sha256): the installed evergreen package, the program at the top and
+    requirements.txt. Deterministic for the same files."""
     package = Path(evergreen.__file__).parent
-    files = sorted(p for p in package.rglob("*.py") if "local" not in p.relative_to(package).parts[:1])
+    files = sorted(package.rglob("*.py"))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
         def add(name: str, data: bytes) -> None:
