@@ -61,7 +61,11 @@ def test_next_rung_reads_every_trial_from_the_table_and_the_budget_ends_the_sear
     records = run_records.run_trials(stores.experiments, execution["name"])
     trials = [r for r in records if not r["candidate_id"].endswith("-refit")]
     statuses = [r["status"] for r in trials]
-    assert len(trials) == len(stores.get_json(stores.artifacts_bucket, rung_items_key("wide", execution["name"], 0)))
+    items = stores.get_json(stores.artifacts_bucket, rung_items_key("wide", execution["name"], 0))
+    # every item has its record: a trial's, or (a Train invocation that raised, caught by the Map) a crash's
+    crashes = run_records.rung_crashes(stores.experiments, execution["name"], 0)
+    assert len(trials) + len(crashes) == len(items), crashes
+    assert all(crashes.values()), crashes  # a crash is recorded with its error
     assert statuses.count("ok") >= 1 and set(statuses) == {"ok", "skipped"}
     assert state["trials"] == statuses.count("ok")  # skipped trials did not train
     # what travels on is the shortlist of the ok trials, never the rung
