@@ -21,6 +21,7 @@ from typing import Any
 from evergreen_cli.local.lambda_processes import DEFAULT_FUNCTIONS, LambdaProcesses
 from evergreen_cli.local.sam import load_template
 from evergreen_cli.local.shims.cloudwatch import AlarmEvaluator, Transition, create_alarms
+from evergreen_cli.local.shims.dynamodb import SerialDynamoDB
 from evergreen_cli.local.shims.events import EventBridgeToStepFunctions, ScheduledInvocation, ScheduledRules
 from evergreen_cli.local.shims.lambda_ import InProcessLambda, Invocation
 from evergreen_cli.local.shims.patch import Patch, restore_env
@@ -186,7 +187,7 @@ class LocalStack:
             {self.resources[lid]: spec for lid, spec in prepared.functions.items()},
             self.client("lambda"), self.local_environment())
         self.events = EventBridgeToStepFunctions()
-        for patch in (self.lambdas, self.events, DefaultExecutionName(), LocalTrainingJobs()):
+        for patch in (self.lambdas, self.events, DefaultExecutionName(), LocalTrainingJobs(), SerialDynamoDB()):
             patch.install()
             self._patches.append(patch)
         if self.lambda_processes:  # after install: the workers start with the handlers' environment

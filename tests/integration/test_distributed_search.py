@@ -62,10 +62,9 @@ def test_next_rung_reads_every_trial_from_the_table_and_the_budget_ends_the_sear
     trials = [r for r in records if not r["candidate_id"].endswith("-refit")]
     statuses = [r["status"] for r in trials]
     items = stores.get_json(stores.artifacts_bucket, rung_items_key("wide", execution["name"], 0))
-    # every item has its record: a trial's, or (a Train invocation that raised, caught by the Map) a crash's
-    crashes = run_records.rung_crashes(stores.experiments, execution["name"], 0)
-    assert len(trials) + len(crashes) == len(items), crashes
-    assert all(crashes.values()), crashes  # a crash is recorded with its error
+    # every item has its trial record; none crashed (one did, in moto's DynamoDB race: shims.dynamodb)
+    assert run_records.rung_crashes(stores.experiments, execution["name"], 0) == {}
+    assert len(trials) == len(items)
     assert statuses.count("ok") >= 1 and set(statuses) == {"ok", "skipped"}
     assert state["trials"] == statuses.count("ok")  # skipped trials did not train
     # what travels on is the shortlist of the ok trials, never the rung

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from evergreen_cli.local.shims.cloudwatch import AlarmEvaluator, UnsupportedAlarm, create_alarms
+from evergreen_cli.local.shims.dynamodb import SerialDynamoDB
 from evergreen_cli.local.shims.events import (EventBridgeToStepFunctions, ScheduledRules, UnsupportedSchedule,
                                               rate_seconds, target_input)
 from evergreen_cli.local.shims.lambda_ import EnvironmentConflict, InProcessLambda
@@ -322,6 +323,45 @@ def test_create_alarms_coerces_cfn_values_and_starts_insufficient(aws):
     assert create_alarms(cw, {"QualityAlarm": resource}, lambda v: v) == {"QualityAlarm": "from-cfn"}
     alarm = cw.describe_alarms(AlarmNames=["from-cfn"])["MetricAlarms"][0]
     assert (alarm["Period"], alarm["Threshold"], alarm["StateValue"]) == (60, 0.7, "INSUFFICIENT_DATA")
+
+
+# --------------------------------------------------------------------------- DynamoDB
+
+
+@pytest.fixture
+def switch_often():
+    """Threads switch every microsecond, so a race that needs an unlucky switch shows in a short test."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+def test_dynamodb_answers_queries_beside_concurrent_writes(aws, switch_often):
+    """Without the shim, moto's Query walks the table's dict while PutItem grows it ("dictionary changed
+    size during iteration"): this test failed so in each of 3 runs without the shim."""
+    client = aws.client("dynamodb")
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}])
+
+    def write(n):
+        for i in range(100):
+            client.put_item(TableName="t", Item={"pk": {"S": "run"}, "sk": {"S": f"{n}-{i}"}})
+
+    def read(_):
+        return [client.query(TableName="t", KeyConditionExpression="pk = :p",
+                             ExpressionAttributeValues={":p": {"S": "run"}})["Count"] for _ in range(100)]
+
+    with SerialDynamoDB(), ThreadPoolExecutor(6) as pool:
+        writes = [pool.submit(write, n) for n in range(3)]
+        reads = [pool.submit(read, n) for n in range(3)]
+        counts = [r.result() for r in reads]  # raises what a query raised
+        [w.result() for w in writes]
+        assert client.query(TableName="t", KeyConditionExpression="pk = :p",
+                            ExpressionAttributeValues={":p": {"S": "run"}})["Count"] == 300
+    assert all(seen == sorted(seen) for seen in counts)  # each saw the table between two writes, growing
 
 
 # --------------------------------------------------------------------------- S3 buckets, state machines
