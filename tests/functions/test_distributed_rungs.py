@@ -86,7 +86,7 @@ def record(stores: Stores, run: RunContext, item: dict, **result) -> None:
                         metric="accuracy", rung=run.search.rung, **result)
     inp = train_input(run, item)
     run_records.record_trial(stores.experiments, {
-        "run_id": run.run_id, "model_name": run.model_name, "trial_input": inp.model_dump(mode="json"),
+        "run_id": run.run_id, "model_name": run.model_name, "trial_input": inp.model_dump_json(),
         "trial_id": run_records.trial_id(trial.candidate_id, trial.rung), **trial.model_dump(mode="json")})
 
 

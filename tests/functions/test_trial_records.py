@@ -70,7 +70,7 @@ def test_a_trial_records_what_it_ran_with_and_what_it_cost(stores):
     # 2 GB for the trial's duration: at least its fit, at most the whole call
     assert 2 * trial.fit_seconds <= trial.gb_seconds == record["gb_seconds"] <= 2 * wall
     assert record["dataset_version"] == "ds-1" and record["seed"] == 7 and record["versions"] == tracking.versions()
-    assert TrainInput.model_validate(record["trial_input"]) == inp
+    assert TrainInput.model_validate_json(record["trial_input"]) == inp
 
 
 def test_a_failed_trial_records_its_compute_too(stores):

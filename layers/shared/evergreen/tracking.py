@@ -5,7 +5,8 @@ A trial record (ExperimentsTable, pk run_id, sk "trial#<trial id>": evergreen.st
 through run_records.record_trial) holds the TrialResult (params as written in the spec and as fitted,
 validation score and decision threshold, fit seconds, predict microseconds per row, GB-seconds, status)
 and what a person needs to compare it and a program needs to re-run it: the dataset version, the seed,
-Evergreen's and the libraries' versions (``versions``) and the TrainInput it ran on (``trial_input``).
+Evergreen's and the libraries' versions (``versions``) and the TrainInput it ran on (``trial_input``, as
+JSON text).
 
 ONNX size is recorded for the exported model only (FinishRun puts ``onnx_bytes`` on the record of the
 exported artifact and on its leaderboard row), not per trial. Converting every trial was measured
@@ -174,7 +175,7 @@ def reproduce_best_trial(stores: Any, run_id: str) -> Reproduction:
     best = next(r for r in records if trial_id_of(r) == board[0]["trial_id"])
     if not best.get("trial_input"):
         raise ValueError(f"trial {board[0]['trial_id']} of run {run_id} does not record its input")
-    inp = TrainInput.model_validate(best["trial_input"])
+    inp = TrainInput.model_validate_json(best["trial_input"])
     fit = fit_trial(inp, stores)  # what evergreen.steps.train.run fits and scores with
     return Reproduction(run_id=run_id, trial_id=trial_id_of(best), recorded_score=best["validation_score"],
                         reproduced_score=fit.validation_score,

@@ -91,9 +91,11 @@ def run(inp: TrainInput, stores: Stores, memory_mb: int | None = None) -> TrialR
 
 def _record(stores: Stores, inp: TrainInput, trial: TrialResult, trace: str | None = None) -> None:
     """Every trial is tracked and comparable: same run, same data version, same metric, and the seed,
-    code and library versions it ran with; its input, so tracking.reproduce_best_trial can fit it again."""
+    code and library versions it ran with; its input, so tracking.reproduce_best_trial can fit it again.
+    The input is one JSON string, not a map: nothing queries inside it, and it holds the whole spec, so
+    as a map it was most of what every read of the run's trials deserialised."""
     run_records.record_trial(stores.experiments, {
         "run_id": inp.run_id, "model_name": inp.model_name, "dataset_version": inp.dataset.version,
-        "seed": inp.spec.split.seed, "versions": tracking.versions(), "trial_input": inp.model_dump(mode="json"),
+        "seed": inp.spec.split.seed, "versions": tracking.versions(), "trial_input": inp.model_dump_json(),
         "traceback": trace, "trial_id": trial_id(inp), **trial.model_dump(mode="json"),
     })
